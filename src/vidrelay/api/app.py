@@ -1,0 +1,82 @@
+"""The ASGI application: wiring only. Start-up applies migrations and starts the job runner."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, text
+
+from vidrelay.api.body_limit import BodyLimitMiddleware
+from vidrelay.api.context import AppContext
+from vidrelay.api.errors import install_error_handlers
+from vidrelay.api.signed_urls import UrlSigner
+from vidrelay.api.videos import router as videos_router
+from vidrelay.domain.catalog import DEFAULT_CATALOG
+from vidrelay.engine.channels import ChannelRegistry
+from vidrelay.engine.runner import JobRunner
+from vidrelay.media.storage import LocalMediaStore
+from vidrelay.render.pool import RenderPool
+from vidrelay.settings import Settings, load_settings
+from vidrelay.store.database import Database
+from vidrelay.store.tables import instance_secrets
+from vidrelay.upstreams.local import LocalUpstream
+
+
+def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url)
+        await db.upgrade()
+        async with db.read() as conn:
+            secret = await conn.scalar(
+                select(instance_secrets.c.value).where(instance_secrets.c.name == "url_signing")
+            )
+        media = LocalMediaStore(settings.media_dir)
+        runner: JobRunner | None = None
+        channels: ChannelRegistry | None = None
+        if run_engine:
+            pool = RenderPool(settings.render_workers)
+            channels = ChannelRegistry([LocalUpstream(pool, settings.data_dir / "render-work")])
+            runner = JobRunner(db, media, channels, settings)
+            runner.start()
+        app.state.context = AppContext(
+            settings=settings,
+            db=db,
+            media=media,
+            catalog=DEFAULT_CATALOG,
+            signer=UrlSigner(str(secret)),
+            runner=runner,
+        )
+        try:
+            yield
+        finally:
+            if runner:
+                await runner.stop()
+            if channels:
+                await channels.close()
+            await db.dispose()
+
+    app = FastAPI(
+        title="vidrelay",
+        summary="The OpenAI Videos API in front of many video-generation upstreams.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(videos_router)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        context: AppContext = app.state.context
+        async with context.db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok"})
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

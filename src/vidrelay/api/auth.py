@@ -1,0 +1,47 @@
+"""Bearer-key authentication. Keys are looked up by hash; the key itself is never logged."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import Request
+
+from vidrelay.api.context import AppContext, get_context
+from vidrelay.domain.errors import AuthenticationFailed
+from vidrelay.domain.jobs import StatusStyle
+from vidrelay.store.accounts import Principal, authenticate
+
+
+async def require_principal(
+    request: Request, context: Annotated[AppContext, Depends(get_context)]
+) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise AuthenticationFailed(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer sk-…'.",
+            code="missing_api_key",
+        )
+    async with context.db.read() as conn:
+        principal = await authenticate(conn, key)
+    if principal is None:
+        raise AuthenticationFailed("Incorrect API key provided, or the key has been revoked.")
+    return principal
+
+
+def status_style(request: Request, principal: Principal | None) -> StatusStyle:
+    """The request's choice, then the key's setting, then the official SDKs' headers."""
+    asked = request.query_params.get("status_style")
+    if asked in (StatusStyle.OPENAI.value, StatusStyle.RELAY.value):
+        return StatusStyle(asked)
+    if principal is not None and principal.status_style is not None:
+        return principal.status_style
+    if any(name.startswith("x-stainless-") for name in request.headers):
+        return StatusStyle.OPENAI
+    return StatusStyle.RELAY
+
+
+Authenticated = Annotated[Principal, Depends(require_principal)]
+Context = Annotated[AppContext, Depends(get_context)]

@@ -1,0 +1,29 @@
+"""What the request handlers share: built once at start-up, reached through `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from vidrelay.api.signed_urls import UrlSigner
+from vidrelay.domain.catalog import Catalog
+from vidrelay.engine.runner import JobRunner
+from vidrelay.media.storage import LocalMediaStore
+from vidrelay.settings import Settings
+from vidrelay.store.database import Database
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    media: LocalMediaStore
+    catalog: Catalog
+    signer: UrlSigner
+    runner: JobRunner | None
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context

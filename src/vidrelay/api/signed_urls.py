@@ -1,0 +1,21 @@
+"""Keyless, expiring links to a job's content (`video_url`): an HMAC over id, variant, expiry."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+
+class UrlSigner:
+    def __init__(self, secret: str) -> None:
+        self._secret = secret.encode()
+
+    def signature(self, job_id: str, variant: str, expires: int) -> str:
+        message = f"{job_id}:{variant}:{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def verify(self, job_id: str, variant: str, expires: int, signature: str) -> bool:
+        if expires < time.time():
+            return False
+        return hmac.compare_digest(self.signature(job_id, variant, expires), signature)

@@ -1,0 +1,50 @@
+"""The video object on the wire: every field of the relay document's example, plus `prompt`
+and, once completed, a signed keyless `video_url`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from vidrelay.api.signed_urls import UrlSigner
+from vidrelay.domain.jobs import JobRecord, JobStatus, StatusStyle, wire_status
+
+
+def video_object(
+    job: JobRecord, style: StatusStyle, signer: UrlSigner, public_root: str
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": job.id,
+        "object": "video",
+        "model": job.model,
+        "status": wire_status(job.status, style),
+        "progress": job.progress,
+        "created_at": job.created_at,
+        "completed_at": job.completed_at,
+        "expires_at": job.expires_at,
+        "seconds": job.seconds,
+        "size": job.size,
+        "prompt": job.prompt,
+        "remixed_from_video_id": job.remixed_from_video_id,
+        "error": (
+            {"code": job.error_code or "generation_failed", "message": job.error_message or ""}
+            if job.status is JobStatus.FAILED
+            else None
+        ),
+    }
+    if job.status is JobStatus.COMPLETED and job.expires_at and job.expires_at > time.time():
+        body["video_url"] = content_url(job, "video", signer, public_root)
+    return body
+
+
+def content_url(job: JobRecord, variant: str, signer: UrlSigner, public_root: str) -> str:
+    assert job.expires_at is not None
+    query = urlencode(
+        {
+            "variant": variant,
+            "expires": job.expires_at,
+            "signature": signer.signature(job.id, variant, job.expires_at),
+        }
+    )
+    return f"{public_root.rstrip('/')}/v1/videos/{job.id}/content?{query}"

@@ -1,0 +1,233 @@
+"""`/v1/videos`: create, list, retrieve, delete, content. Handlers parse, call, render."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.requests import Request
+
+from vidrelay.api.auth import Authenticated, Context, require_principal, status_style
+from vidrelay.api.context import AppContext
+from vidrelay.api.create_request import read_create_form
+from vidrelay.api.video_object import video_object
+from vidrelay.domain.catalog import normalise_request
+from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
+from vidrelay.domain.pricing import price_micros
+from vidrelay.media.reference_images import check_reference_image, load_image_url
+from vidrelay.media.storage import MEDIA_TYPES
+from vidrelay.store import jobs as job_store
+from vidrelay.store.accounts import Principal
+
+router = APIRouter(prefix="/v1")
+
+_CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["prompt"],
+                    "properties": {
+                        "prompt": {"type": "string", "minLength": 1, "maxLength": 32000},
+                        "model": {"type": "string", "enum": ["sora-2", "sora-2-pro"]},
+                        "seconds": {"type": "string", "enum": ["4", "8", "12", "10", "15", "25"]},
+                        "size": {
+                            "type": "string",
+                            "enum": ["720x1280", "1280x720", "1024x1792", "1792x1024"],
+                        },
+                        "input_reference": {"type": "string", "format": "binary"},
+                        "character_url": {"type": "string"},
+                        "character_timestamps": {"type": "string"},
+                        "callback_url": {"type": "string"},
+                    },
+                }
+            },
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+def _public_root(request: Request, context: AppContext) -> str:
+    return context.settings.public_url or str(request.base_url)
+
+
+def _render(
+    request: Request, context: AppContext, job: JobRecord, principal: Principal | None
+) -> dict[str, Any]:
+    return video_object(
+        job, status_style(request, principal), context.signer, _public_root(request, context)
+    )
+
+
+@router.post("/videos", openapi_extra=_CREATE_BODY)
+async def create_video(
+    request: Request, principal: Authenticated, context: Context
+) -> JSONResponse:
+    form = await read_create_form(request)
+    normalised = normalise_request(
+        context.catalog,
+        prompt=form.fields.get("prompt"),
+        model=form.fields.get("model"),
+        seconds=form.fields.get("seconds"),
+        size=form.fields.get("size"),
+        character_url=form.fields.get("character_url"),
+        character_timestamps=form.fields.get("character_timestamps"),
+    )
+    callback_url = _optional_http_url(form.fields.get("callback_url"), "callback_url")
+    if form.reference_file_id:
+        raise InvalidRequest(
+            "input_reference[file_id] is not supported here; upload the image as "
+            "input_reference or pass input_reference[image_url].",
+            param="input_reference",
+        )
+    reference: bytes | None = None
+    if form.reference_upload is not None:
+        check_reference_image(form.reference_upload, "input_reference")
+        reference = form.reference_upload
+    elif form.reference_url:
+        reference = await load_image_url(
+            form.reference_url,
+            "input_reference",
+            context.settings.outbound_allowlist_entries,
+        )
+    job_id = new_video_id()
+    if reference is not None:
+        context.media.save_reference(job_id, reference)
+    new_job = job_store.NewJob(
+        id=job_id,
+        tenant_id=principal.tenant_id,
+        key_id=principal.key_id,
+        request=normalised,
+        price_micros=price_micros(normalised),
+        callback_url=callback_url,
+        has_reference=reference is not None,
+    )
+    try:
+        async with context.db.write() as conn:
+            job = await job_store.accept_job(conn, new_job)
+    except BaseException:
+        context.media.delete_job_media(job_id)
+        raise
+    if context.runner:
+        context.runner.wake()
+    return JSONResponse(_render(request, context, job, principal))
+
+
+@router.get("/videos")
+async def list_videos(
+    request: Request,
+    principal: Authenticated,
+    context: Context,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+) -> JSONResponse:
+    async with context.db.read() as conn:
+        page = await job_store.list_jobs(
+            conn, principal.tenant_id, after=after, limit=limit, order=order
+        )
+    if page is None:
+        raise InvalidRequest(f"after: no video {after!r} to continue from.", param="after")
+    records, has_more = page
+    data = [_render(request, context, job, principal) for job in records]
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": has_more,
+        }
+    )
+
+
+async def _owned_job(context: AppContext, video_id: str, principal: Principal) -> JobRecord:
+    async with context.db.read() as conn:
+        job = await job_store.get_job(conn, video_id, principal.tenant_id)
+    if job is None:
+        raise NotFound(f"No video found with id {video_id!r}.", param="video_id")
+    return job
+
+
+@router.get("/videos/{video_id}")
+async def retrieve_video(
+    video_id: str, request: Request, principal: Authenticated, context: Context
+) -> JSONResponse:
+    job = await _owned_job(context, video_id, principal)
+    headers = {}
+    if not job.status.is_terminal:
+        headers["openai-poll-after-ms"] = str(context.settings.poll_after_ms)
+    return JSONResponse(_render(request, context, job, principal), headers=headers)
+
+
+@router.delete("/videos/{video_id}")
+async def delete_video(video_id: str, principal: Authenticated, context: Context) -> JSONResponse:
+    job = await _owned_job(context, video_id, principal)
+    async with context.db.write() as conn:
+        deleted = await job_store.mark_deleted(conn, video_id, principal.tenant_id)
+    if not deleted:
+        raise Conflict(
+            f"Video {video_id} is still {job.status.value}; it can be deleted once it has "
+            "completed or failed.",
+            param="video_id",
+            code="video_not_finished",
+        )
+    context.media.delete_job_media(video_id)
+    return JSONResponse({"id": video_id, "object": "video.deleted", "deleted": True})
+
+
+@router.get("/videos/{video_id}/content", response_model=None)
+async def download_content(
+    video_id: str,
+    request: Request,
+    context: Context,
+    variant: str = "video",
+    expires: int | None = None,
+    signature: str | None = None,
+) -> FileResponse:
+    if variant not in CONTENT_VARIANTS:
+        raise InvalidRequest(
+            f"variant {variant!r} is not supported; allowed values: {', '.join(CONTENT_VARIANTS)}.",
+            param="variant",
+        )
+    if signature is not None and expires is not None:
+        if not context.signer.verify(video_id, variant, expires, signature):
+            raise NotFound("This link is invalid or has expired.", code="invalid_signature")
+        async with context.db.read() as conn:
+            job = await job_store.get_job(conn, video_id)
+        if job is None:
+            raise NotFound(f"No video found with id {video_id!r}.", param="video_id")
+    else:
+        principal = await require_principal(request, context)
+        job = await _owned_job(context, video_id, principal)
+    if job.status is not JobStatus.COMPLETED:
+        raise Conflict(
+            f"Video {video_id} is not ready: its status is {job.status.value}. "
+            "Content is available once the status is completed.",
+            param="video_id",
+            code="video_not_ready",
+        )
+    path = context.media.asset_path(video_id, variant)
+    if (job.expires_at is not None and job.expires_at < time.time()) or not path.exists():
+        raise NotFound(f"The content of video {video_id} has expired.", code="video_expired")
+    filename = f"{video_id}.{path.suffix.lstrip('.')}"
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES[variant],
+        filename=filename,
+        content_disposition_type="inline",
+    )
+
+
+def _optional_http_url(value: object, param: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
+        raise InvalidRequest(f"{param} must be an absolute http:// or https:// URL.", param=param)
+    return value

@@ -1,0 +1,59 @@
+"""Domain errors. Each carries what the API needs to render an OpenAI-style error.
+
+The api renders them in one place (`api/errors.py`); nothing else builds error bodies.
+"""
+
+from __future__ import annotations
+
+
+class VidrelayError(Exception):
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+
+
+class InvalidRequest(VidrelayError):
+    default_code = "invalid_value"
+
+
+class ModelNotFound(VidrelayError):
+    default_code = "model_not_found"
+
+
+class AuthenticationFailed(VidrelayError):
+    status_code = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class NotFound(VidrelayError):
+    status_code = 404
+    default_code = "not_found"
+
+
+class Conflict(VidrelayError):
+    """The resource exists but its state forbids the request (e.g. content of a running job)."""
+
+    status_code = 409
+
+
+class InsufficientQuota(VidrelayError):
+    status_code = 429
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+
+class PayloadTooLarge(VidrelayError):
+    status_code = 413
+    default_code = "request_too_large"
+
+
+class UnsupportedMediaType(VidrelayError):
+    status_code = 415
+    default_code = "unsupported_media_type"

@@ -1,0 +1,75 @@
+"""The job's life: internal statuses and their names on the wire (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+
+
+class StatusStyle(StrEnum):
+    """Which vocabulary a client reads: the relay document's or the official SDKs'."""
+
+    RELAY = "relay"
+    OPENAI = "openai"
+
+
+_RELAY_NAMES = {JobStatus.QUEUED: "pending", JobStatus.IN_PROGRESS: "processing"}
+
+
+def wire_status(status: JobStatus, style: StatusStyle) -> str:
+    if style is StatusStyle.RELAY:
+        return _RELAY_NAMES.get(status, status.value)
+    return status.value
+
+
+def new_video_id() -> str:
+    """`video_` + 48 hex characters, the shape of the official ids."""
+    return "video_" + secrets.token_hex(24)
+
+
+CONTENT_VARIANTS = ("video", "thumbnail", "spritesheet")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as stored: vidrelay's own view, never the upstream's ids or keys on the wire."""
+
+    id: str
+    tenant_id: str
+    key_id: str
+    model: str
+    route_class: str
+    seconds: str
+    size: str
+    prompt: str
+    character_url: str | None
+    character_timestamps: str | None
+    callback_url: str | None
+    has_reference: bool
+    price_micros: int
+    status: JobStatus
+    progress: int
+    error_code: str | None
+    error_message: str | None
+    created_at: int
+    completed_at: int | None
+    expires_at: int | None
+    channel: str | None
+    upstream_job_id: str | None
+    attempts: int
+    remixed_from_video_id: str | None

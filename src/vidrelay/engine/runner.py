@@ -1,0 +1,213 @@
+"""The job runner: claims queued jobs from the database and drives each to a terminal state.
+
+Durability comes from the database, not from this process: a job is claimed with a lease that
+the runner renews while it works. If the process dies, the lease lapses and any runner (this one
+after a restart, or another replica) puts the job back in the queue; after `max_attempts` runs
+it is failed and refunded instead. Completion and failure are compare-and-set, so a job ends
+once and is refunded at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
+
+import structlog
+
+from vidrelay.domain.catalog import CharacterTimestamps, NormalisedRequest, RouteClass
+from vidrelay.domain.jobs import JobRecord
+from vidrelay.engine.channels import ChannelRegistry
+from vidrelay.media.previews import previews_from_mp4
+from vidrelay.media.storage import ASSET_FILES, LocalMediaStore
+from vidrelay.settings import Settings
+from vidrelay.store import jobs as job_store
+from vidrelay.store.database import Database
+from vidrelay.upstreams.base import (
+    Upstream,
+    UpstreamError,
+    UpstreamJobLost,
+    UpstreamRequest,
+    UpstreamState,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class JobRunner:
+    def __init__(
+        self,
+        db: Database,
+        media: LocalMediaStore,
+        channels: ChannelRegistry,
+        settings: Settings,
+    ) -> None:
+        self._db = db
+        self._media = media
+        self._channels = channels
+        self._settings = settings
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="vidrelay-runner")
+
+    def wake(self) -> None:
+        """A job was just accepted: look at the queue now rather than at the next tick."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop and hand running jobs back to the queue at once, so a restart resumes them."""
+        if self._loop_task:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            async with self._db.write() as conn:
+                await job_store.requeue_owned(conn, self.worker_id)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except Exception:  # a transient database error must not stop the runner
+                log.exception("runner_tick_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.engine_tick_s)
+            self._wake.clear()
+
+    async def _tick(self) -> None:
+        now = time.time()
+        lease_until = now + self._settings.lease_s
+        async with self._db.write() as conn:
+            exhausted = await job_store.release_expired_leases(
+                conn, now, self._settings.max_attempts
+            )
+        for job_id in exhausted:
+            async with self._db.write() as conn:
+                await job_store.fail_and_refund(
+                    conn,
+                    job_id,
+                    "worker_lost",
+                    "The job was interrupted too many times and could not finish; "
+                    "its charge has been refunded.",
+                )
+        async with self._db.write() as conn:
+            await job_store.renew_leases(conn, self.worker_id, list(self._running), lease_until)
+            free = self._settings.local_max_concurrency - len(self._running)
+            claimed = await job_store.claim_queued(conn, self.worker_id, lease_until, free)
+        for job in claimed:
+            self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+
+    async def _run(self, job: JobRecord) -> None:
+        try:
+            await self._drive(job)
+        except asyncio.CancelledError:
+            raise
+        except UpstreamError as error:
+            await self._fail(job, error.code, error.message)
+        except Exception as error:  # recorded on the job and refunded, never left running
+            log.exception("job_crashed", job_id=job.id)
+            await self._fail(job, "internal_error", f"The job failed unexpectedly: {error}")
+        finally:
+            self._running.pop(job.id, None)
+
+    async def _drive(self, job: JobRecord) -> None:
+        upstream = self._channels.for_job(job)
+        upstream_job_id = job.upstream_job_id if job.channel == upstream.name else None
+        if upstream_job_id is None:
+            upstream_job_id = await self._submit(job, upstream)
+        progress = job.progress
+        while True:
+            try:
+                status = await upstream.poll(upstream_job_id)
+            except UpstreamJobLost:
+                upstream_job_id = await self._submit(job, upstream)
+                continue
+            if status.state is UpstreamState.COMPLETED:
+                await self._collect(job, upstream, upstream_job_id)
+                return
+            if status.state is UpstreamState.FAILED:
+                await upstream.release(upstream_job_id)
+                await self._fail(
+                    job,
+                    status.error_code or "generation_failed",
+                    status.error_message or "The upstream failed to generate the video.",
+                )
+                return
+            if status.progress is not None and status.progress > progress:
+                progress = min(status.progress, 99)
+                async with self._db.write() as conn:
+                    await job_store.record_progress(conn, job.id, self.worker_id, progress)
+            await asyncio.sleep(status.poll_after_s or 1.0)
+
+    async def _submit(self, job: JobRecord, upstream: Upstream) -> str:
+        request = UpstreamRequest(
+            job_id=job.id,
+            request=_normalised(job),
+            reference_image=self._media.load_reference(job.id) if job.has_reference else None,
+        )
+        upstream_job_id = await upstream.submit(request)
+        async with self._db.write() as conn:
+            await job_store.record_submission(
+                conn, job.id, self.worker_id, upstream.name, upstream_job_id
+            )
+        return upstream_job_id
+
+    async def _collect(self, job: JobRecord, upstream: Upstream, upstream_job_id: str) -> None:
+        scratch = self._media.scratch_dir(job.id, job.attempts)
+        scratch.mkdir(parents=True, exist_ok=True)
+        produced: dict[str, Path] = {}
+        for variant, filename in ASSET_FILES.items():
+            destination = scratch / filename
+            if await upstream.fetch_content(upstream_job_id, variant, destination):
+                produced[variant] = destination
+        await upstream.release(upstream_job_id)
+        if "video" not in produced:
+            raise UpstreamError("The upstream finished without a video.", code="content_missing")
+        if "thumbnail" not in produced or "spritesheet" not in produced:
+            thumbnail, spritesheet = (
+                scratch / ASSET_FILES["thumbnail"],
+                scratch / ASSET_FILES["spritesheet"],
+            )
+            await asyncio.to_thread(previews_from_mp4, produced["video"], thumbnail, spritesheet)
+            produced["thumbnail"], produced["spritesheet"] = thumbnail, spritesheet
+        self._media.commit_assets(job.id, produced)
+        self._media.discard_scratch(job.id)
+        expires_at = int(time.time()) + self._settings.media_ttl_s
+        async with self._db.write() as conn:
+            completed = await job_store.mark_completed(conn, job.id, self.worker_id, expires_at)
+        if not completed:
+            log.warning("job_completion_lost_race", job_id=job.id)
+
+    async def _fail(self, job: JobRecord, code: str, message: str) -> None:
+        async with self._db.write() as conn:
+            failed = await job_store.fail_and_refund(conn, job.id, code, message, self.worker_id)
+        if failed:
+            log.info("job_failed", job_id=job.id, code=code)
+        self._media.discard_scratch(job.id)
+
+
+def _normalised(job: JobRecord) -> NormalisedRequest:
+    timestamps = None
+    if job.character_timestamps:
+        start, end = job.character_timestamps.split(",")
+        timestamps = CharacterTimestamps(float(start), float(end))
+    return NormalisedRequest(
+        model=job.model,
+        route_class=RouteClass(job.route_class),
+        seconds=job.seconds,
+        size=job.size,
+        prompt=job.prompt,
+        character_url=job.character_url,
+        character_timestamps=timestamps,
+    )

@@ -1,0 +1,93 @@
+"""Reference images (`input_reference`): read them from an upload, a `data:` URL or an http(s)
+URL, and make sure they are a decodable JPEG, PNG or WebP of at most 20 MB."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from collections.abc import Sequence
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from vidrelay.domain.errors import InvalidRequest
+from vidrelay.ssrf import check_outbound_url
+
+MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_DATA_URL = re.compile(
+    r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?)(;base64)?,", re.I
+)
+_FETCH_TIMEOUT_S = 20.0
+
+
+def check_reference_image(data: bytes, param: str) -> None:
+    if not data:
+        raise InvalidRequest(f"{param} is empty: upload a JPEG, PNG or WebP image.", param=param)
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise InvalidRequest(
+            f"{param} is {len(data) / 1024 / 1024:.1f} MB; the limit is 20 MB.", param=param
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format = image.format
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InvalidRequest(
+            f"{param} could not be decoded as an image; send a JPEG, PNG or WebP file.",
+            param=param,
+        ) from error
+    if image_format not in ACCEPTED_FORMATS:
+        raise InvalidRequest(
+            f"{param} is a {image_format} image; allowed formats: JPEG, PNG, WebP.", param=param
+        )
+
+
+def decode_data_url(url: str, param: str) -> bytes:
+    match = _DATA_URL.match(url)
+    if match is None:
+        raise InvalidRequest(f"{param} is not a valid data: URL.", param=param)
+    payload = url[match.end() :]
+    if ";base64" not in url[: match.end()].lower():
+        raise InvalidRequest(f"{param} data: URL must be base64-encoded.", param=param)
+    if len(payload) > MAX_REFERENCE_BYTES * 4 // 3 + 4:
+        raise InvalidRequest(f"{param} is larger than the 20 MB limit.", param=param)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidRequest(f"{param} data: URL is not valid base64.", param=param) from error
+
+
+async def load_image_url(url: str, param: str, allowlist: Sequence[str]) -> bytes:
+    """The bytes an `image_url` names: decoded in place for `data:`, fetched for http(s)."""
+    if url.lower().startswith("data:"):
+        data = decode_data_url(url, param)
+    else:
+        data = await _fetch(url, param, allowlist)
+    check_reference_image(data, param)
+    return data
+
+
+async def _fetch(url: str, param: str, allowlist: Sequence[str]) -> bytes:
+    await check_outbound_url(url, param=param, allowlist=allowlist)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with (
+            httpx.AsyncClient(timeout=_FETCH_TIMEOUT_S, follow_redirects=False) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                raise InvalidRequest(
+                    f"{param} could not be fetched (HTTP {response.status_code}).", param=param
+                )
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_REFERENCE_BYTES:
+                    raise InvalidRequest(f"{param} is larger than the 20 MB limit.", param=param)
+                chunks.append(chunk)
+    except httpx.HTTPError as error:
+        raise InvalidRequest(f"{param} could not be fetched: {error}.", param=param) from error
+    return b"".join(chunks)

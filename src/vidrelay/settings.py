@@ -1,0 +1,59 @@
+"""The one typed settings object: every knob is a `VIDRELAY_*` environment variable."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDRELAY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./vidrelay-data"))
+    database_url: str | None = None
+    public_url: str | None = None
+    """Absolute root used in `video_url` links; the request's own base URL when unset."""
+    base_url: str = "http://localhost:8000"
+    """Where `vidrelay generate` finds the server."""
+    api_key: str | None = None
+    """The key `vidrelay generate` sends."""
+
+    render_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    local_max_concurrency: int = 4
+    """Jobs the built-in renderer runs at once; the rest wait in the queue."""
+    engine_tick_s: float = 0.25
+    """How often the runner looks for queued jobs and expired leases."""
+    lease_s: float = 30.0
+    """A running job's lease; a job whose lease lapses (its worker died) is taken over."""
+    max_attempts: int = 3
+    """Runs of a job before a crash-looping job is failed and refunded."""
+    media_ttl_s: int = 24 * 3600
+    """How long a completed video stays downloadable (`expires_at`)."""
+    poll_after_ms: int = 1000
+    """The `openai-poll-after-ms` hint sent with an unfinished job."""
+    outbound_allowlist: str = ""
+    """Hosts or CIDRs that user-given URLs may reach although private (comma-separated)."""
+    max_body_bytes: int = 28 * 1024 * 1024
+    """Request bodies above this are refused with 413 (a 20 MB image as base64 JSON fits)."""
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'vidrelay.db').resolve()}"
+
+    @property
+    def outbound_allowlist_entries(self) -> list[str]:
+        return [entry.strip() for entry in self.outbound_allowlist.split(",") if entry.strip()]
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+
+def load_settings() -> Settings:
+    return Settings()

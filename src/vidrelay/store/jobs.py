@@ -1,0 +1,394 @@
+"""Job persistence. Every state change is a compare-and-set on the job's status, so whichever
+worker or replica gets there first wins, and a charge is refunded at most once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vidrelay.domain.catalog import NormalisedRequest
+from vidrelay.domain.errors import InsufficientQuota
+from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus
+from vidrelay.domain.pricing import micros_to_usd
+from vidrelay.store.tables import jobs, ledger_entries, tenants
+
+_JOB_COLUMNS = [
+    jobs.c.id,
+    jobs.c.tenant_id,
+    jobs.c.key_id,
+    jobs.c.model,
+    jobs.c.route_class,
+    jobs.c.seconds,
+    jobs.c.size,
+    jobs.c.prompt,
+    jobs.c.character_url,
+    jobs.c.character_timestamps,
+    jobs.c.callback_url,
+    jobs.c.has_reference,
+    jobs.c.price_micros,
+    jobs.c.status,
+    jobs.c.progress,
+    jobs.c.error_code,
+    jobs.c.error_message,
+    jobs.c.created_at,
+    jobs.c.completed_at,
+    jobs.c.expires_at,
+    jobs.c.channel,
+    jobs.c.upstream_job_id,
+    jobs.c.attempts,
+    jobs.c.remixed_from_video_id,
+]
+_UNFINISHED_VALUES = [status.value for status in UNFINISHED]
+
+
+def _record(row: Row[Any]) -> JobRecord:
+    values = row._asdict()
+    values["status"] = JobStatus(values["status"])
+    values["has_reference"] = bool(values["has_reference"])
+    return JobRecord(**values)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    id: str
+    tenant_id: str
+    key_id: str
+    request: NormalisedRequest
+    price_micros: int
+    callback_url: str | None
+    has_reference: bool
+
+
+async def accept_job(conn: AsyncConnection, job: NewJob) -> JobRecord:
+    """Charge the tenant and insert the job; call inside one writing transaction.
+
+    The conditional UPDATE is the whole concurrency story: two racing accepts cannot both
+    spend the same money, on SQLite or PostgreSQL.
+    """
+    now = time.time()
+    charged = await conn.execute(
+        update(tenants)
+        .where(tenants.c.id == job.tenant_id, tenants.c.balance_micros >= job.price_micros)
+        .values(balance_micros=tenants.c.balance_micros - job.price_micros)
+    )
+    if charged.rowcount != 1:
+        raise InsufficientQuota(
+            f"Your balance cannot pay for this video (${micros_to_usd(job.price_micros)} "
+            f"for {job.request.seconds} s of {job.request.model}); top up and try again."
+        )
+    await conn.execute(
+        insert(ledger_entries).values(
+            tenant_id=job.tenant_id,
+            kind="charge",
+            amount_micros=-job.price_micros,
+            job_id=job.id,
+            note=f"{job.request.model} {job.request.seconds}s {job.request.size}",
+            created_at=int(now),
+        )
+    )
+    request = job.request
+    await conn.execute(
+        insert(jobs).values(
+            id=job.id,
+            created_ts=now,
+            tenant_id=job.tenant_id,
+            key_id=job.key_id,
+            model=request.model,
+            route_class=request.route_class.value,
+            seconds=request.seconds,
+            size=request.size,
+            prompt=request.prompt,
+            character_url=request.character_url,
+            character_timestamps=(
+                str(request.character_timestamps) if request.character_timestamps else None
+            ),
+            callback_url=job.callback_url,
+            has_reference=int(job.has_reference),
+            price_micros=job.price_micros,
+            status=JobStatus.QUEUED.value,
+            progress=0,
+            created_at=int(now),
+            attempts=0,
+        )
+    )
+    return JobRecord(
+        id=job.id,
+        tenant_id=job.tenant_id,
+        key_id=job.key_id,
+        model=request.model,
+        route_class=request.route_class.value,
+        seconds=request.seconds,
+        size=request.size,
+        prompt=request.prompt,
+        character_url=request.character_url,
+        character_timestamps=(
+            str(request.character_timestamps) if request.character_timestamps else None
+        ),
+        callback_url=job.callback_url,
+        has_reference=job.has_reference,
+        price_micros=job.price_micros,
+        status=JobStatus.QUEUED,
+        progress=0,
+        error_code=None,
+        error_message=None,
+        created_at=int(now),
+        completed_at=None,
+        expires_at=None,
+        channel=None,
+        upstream_job_id=None,
+        attempts=0,
+        remixed_from_video_id=None,
+    )
+
+
+async def get_job(
+    conn: AsyncConnection, job_id: str, tenant_id: str | None = None
+) -> JobRecord | None:
+    """A live (not deleted) job; with `tenant_id`, only that tenant's."""
+    query = select(*_JOB_COLUMNS).where(jobs.c.id == job_id, jobs.c.deleted_at.is_(None))
+    if tenant_id is not None:
+        query = query.where(jobs.c.tenant_id == tenant_id)
+    row = (await conn.execute(query)).first()
+    return _record(row) if row else None
+
+
+async def list_jobs(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    after: str | None,
+    limit: int,
+    order: Literal["asc", "desc"],
+) -> tuple[list[JobRecord], bool] | None:
+    """One page of a tenant's jobs; None when `after` names no job of theirs."""
+    query = select(*_JOB_COLUMNS).where(jobs.c.tenant_id == tenant_id, jobs.c.deleted_at.is_(None))
+    if after is not None:
+        cursor = (
+            await conn.execute(
+                select(jobs.c.created_ts, jobs.c.id).where(
+                    jobs.c.id == after, jobs.c.tenant_id == tenant_id
+                )
+            )
+        ).first()
+        if cursor is None:
+            return None
+        if order == "desc":
+            query = query.where(
+                or_(
+                    jobs.c.created_ts < cursor.created_ts,
+                    and_(jobs.c.created_ts == cursor.created_ts, jobs.c.id < cursor.id),
+                )
+            )
+        else:
+            query = query.where(
+                or_(
+                    jobs.c.created_ts > cursor.created_ts,
+                    and_(jobs.c.created_ts == cursor.created_ts, jobs.c.id > cursor.id),
+                )
+            )
+    if order == "desc":
+        query = query.order_by(jobs.c.created_ts.desc(), jobs.c.id.desc())
+    else:
+        query = query.order_by(jobs.c.created_ts.asc(), jobs.c.id.asc())
+    rows = (await conn.execute(query.limit(limit + 1))).all()
+    return [_record(row) for row in rows[:limit]], len(rows) > limit
+
+
+async def mark_deleted(conn: AsyncConnection, job_id: str, tenant_id: str) -> bool:
+    """Soft-delete a finished job (its ledger rows keep pointing at it)."""
+    result = await conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.tenant_id == tenant_id,
+            jobs.c.deleted_at.is_(None),
+            jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+        )
+        .values(deleted_at=int(time.time()))
+    )
+    return result.rowcount == 1
+
+
+async def claim_queued(
+    conn: AsyncConnection, worker: str, lease_until: float, limit: int
+) -> list[JobRecord]:
+    """Take up to `limit` queued jobs, oldest first; each claim is a compare-and-set."""
+    if limit <= 0:
+        return []
+    candidates = (
+        await conn.execute(
+            select(jobs.c.id)
+            .where(jobs.c.status == JobStatus.QUEUED.value)
+            .order_by(jobs.c.created_ts)
+            .limit(limit)
+        )
+    ).all()
+    claimed: list[JobRecord] = []
+    for candidate in candidates:
+        result = await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == candidate.id, jobs.c.status == JobStatus.QUEUED.value)
+            .values(
+                status=JobStatus.IN_PROGRESS.value,
+                lease_owner=worker,
+                lease_expires_at=lease_until,
+                started_at=int(time.time()),
+                attempts=jobs.c.attempts + 1,
+            )
+            .returning(*_JOB_COLUMNS)
+        )
+        row = result.first()
+        if row is not None:
+            claimed.append(_record(row))
+    return claimed
+
+
+async def renew_leases(
+    conn: AsyncConnection, worker: str, job_ids: list[str], lease_until: float
+) -> None:
+    if job_ids:
+        await conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id.in_(job_ids),
+                jobs.c.lease_owner == worker,
+                jobs.c.status == JobStatus.IN_PROGRESS.value,
+            )
+            .values(lease_expires_at=lease_until)
+        )
+
+
+async def record_submission(
+    conn: AsyncConnection, job_id: str, worker: str, channel: str, upstream_job_id: str
+) -> None:
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.lease_owner == worker)
+        .values(channel=channel, upstream_job_id=upstream_job_id)
+    )
+
+
+async def record_progress(conn: AsyncConnection, job_id: str, worker: str, progress: int) -> None:
+    await conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.lease_owner == worker,
+            jobs.c.status == JobStatus.IN_PROGRESS.value,
+            jobs.c.progress < progress,
+        )
+        .values(progress=progress)
+    )
+
+
+async def mark_completed(conn: AsyncConnection, job_id: str, worker: str, expires_at: int) -> bool:
+    result = await conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.status == JobStatus.IN_PROGRESS.value,
+            jobs.c.lease_owner == worker,
+        )
+        .values(
+            status=JobStatus.COMPLETED.value,
+            progress=100,
+            completed_at=int(time.time()),
+            expires_at=expires_at,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+async def fail_and_refund(
+    conn: AsyncConnection, job_id: str, code: str, message: str, worker: str | None = None
+) -> bool:
+    """Mark an unfinished job failed and refund its charge, exactly once.
+
+    Returns False when the job had already reached a terminal state (someone else won).
+    """
+    condition = [jobs.c.id == job_id, jobs.c.status.in_(_UNFINISHED_VALUES)]
+    if worker is not None:
+        condition.append(jobs.c.lease_owner == worker)
+    result = await conn.execute(
+        update(jobs)
+        .where(*condition)
+        .values(
+            status=JobStatus.FAILED.value,
+            error_code=code,
+            error_message=message,
+            completed_at=int(time.time()),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(jobs.c.tenant_id, jobs.c.price_micros)
+    )
+    row = result.first()
+    if row is None:
+        return False
+    if row.price_micros:
+        await conn.execute(
+            update(tenants)
+            .where(tenants.c.id == row.tenant_id)
+            .values(balance_micros=tenants.c.balance_micros + row.price_micros)
+        )
+        await conn.execute(
+            insert(ledger_entries).values(
+                tenant_id=row.tenant_id,
+                kind="refund",
+                amount_micros=row.price_micros,
+                job_id=job_id,
+                note=f"refund: {code}",
+                created_at=int(time.time()),
+            )
+        )
+    return True
+
+
+async def release_expired_leases(conn: AsyncConnection, now: float, max_attempts: int) -> list[str]:
+    """Put back in the queue the running jobs whose worker died (lease lapsed).
+
+    A job that has used up its attempts is returned so the caller can fail and refund it.
+    """
+    expired = (
+        await conn.execute(
+            select(jobs.c.id, jobs.c.attempts, jobs.c.lease_owner).where(
+                jobs.c.status == JobStatus.IN_PROGRESS.value, jobs.c.lease_expires_at < now
+            )
+        )
+    ).all()
+    exhausted: list[str] = []
+    for job in expired:
+        if job.attempts >= max_attempts:
+            exhausted.append(job.id)
+            continue
+        await conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id == job.id,
+                jobs.c.status == JobStatus.IN_PROGRESS.value,
+                jobs.c.lease_owner == job.lease_owner,
+            )
+            .values(status=JobStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
+        )
+    return exhausted
+
+
+async def requeue_owned(conn: AsyncConnection, worker: str) -> None:
+    """Hand a stopping worker's running jobs back to the queue; a clean stop costs no attempt."""
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.lease_owner == worker, jobs.c.status == JobStatus.IN_PROGRESS.value)
+        .values(
+            status=JobStatus.QUEUED.value,
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=jobs.c.attempts - 1,
+        )
+    )

@@ -1,0 +1,97 @@
+"""SQLAlchemy Core tables. Money is integer micro-dollars; times are unix seconds."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("balance_micros", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(40), nullable=False),
+    Column("status_style", String(20), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # top_up | charge | refund
+    Column("amount_micros", BigInteger, nullable=False),  # signed: charges are negative
+    Column("job_id", String(60), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_ledger_tenant", "tenant_id", "id"),
+    # The database itself refuses a second charge or refund for one job.
+    Index("ux_ledger_job_kind", "job_id", "kind", unique=True),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(60), primary_key=True),
+    Column("created_ts", Float, nullable=False),  # precise creation time: the list's order
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("key_id", String(40), nullable=False),
+    Column("model", String(80), nullable=False),
+    Column("route_class", String(20), nullable=False),
+    Column("seconds", String(8), nullable=False),
+    Column("size", String(20), nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("character_url", Text, nullable=True),
+    Column("character_timestamps", String(40), nullable=True),
+    Column("callback_url", Text, nullable=True),
+    Column("has_reference", Integer, nullable=False, default=0),
+    Column("price_micros", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("error_code", String(80), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("completed_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("deleted_at", BigInteger, nullable=True),
+    Column("channel", String(80), nullable=True),
+    Column("upstream_job_id", String(200), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(60), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("remixed_from_video_id", String(60), nullable=True),
+    Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
+    Index("ix_jobs_status", "status"),
+)
+
+instance_secrets = Table(
+    "instance_secrets",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("value", String(200), nullable=False),
+)

@@ -1,0 +1,89 @@
+"""The `local` adapter: the built-in renderer as an upstream, so vidrelay works offline.
+
+It serves every row of the catalog (both route classes). A character from `character_url` is
+accepted and ignored: the renderer has no notion of characters.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+from vidrelay.render.pool import RenderPool, RenderTask
+from vidrelay.render.spec import RenderSpec
+from vidrelay.upstreams.base import (
+    UpstreamError,
+    UpstreamJobLost,
+    UpstreamRequest,
+    UpstreamState,
+    UpstreamStatus,
+)
+
+_POLL_AFTER_S = 0.5
+
+
+class LocalUpstream:
+    name = "local"
+
+    def __init__(self, pool: RenderPool, work_dir: Path) -> None:
+        self._pool = pool
+        self._work_dir = work_dir
+        self._tasks: dict[str, RenderTask] = {}
+        shutil.rmtree(work_dir, ignore_errors=True)  # leftovers of a previous process
+        work_dir.mkdir(parents=True, exist_ok=True)
+
+    async def submit(self, request: UpstreamRequest) -> str:
+        upstream_job_id = f"local_{secrets.token_hex(12)}"
+        spec = RenderSpec(
+            prompt=request.request.prompt,
+            width=request.request.width,
+            height=request.request.height,
+            seconds=int(request.request.seconds),
+            reference_image=request.reference_image,
+        )
+        self._tasks[upstream_job_id] = self._pool.submit(spec, self._work_dir / upstream_job_id)
+        return upstream_job_id
+
+    async def poll(self, upstream_job_id: str) -> UpstreamStatus:
+        task = self._tasks.get(upstream_job_id)
+        if task is None:
+            raise UpstreamJobLost()
+        if not task.done:
+            return UpstreamStatus(
+                UpstreamState.RUNNING, task.progress(), poll_after_s=_POLL_AFTER_S
+            )
+        try:
+            await task.result()
+        except Exception as error:  # the renderer's failure becomes the job's failure
+            return UpstreamStatus(
+                UpstreamState.FAILED,
+                error_code="render_failed",
+                error_message=f"The local renderer failed: {error}",
+            )
+        return UpstreamStatus(UpstreamState.COMPLETED, 100)
+
+    async def fetch_content(self, upstream_job_id: str, variant: str, destination: Path) -> bool:
+        task = self._tasks.get(upstream_job_id)
+        if task is None:
+            raise UpstreamJobLost()
+        outputs = await task.result()
+        source = {
+            "video": outputs.video,
+            "thumbnail": outputs.thumbnail,
+            "spritesheet": outputs.spritesheet,
+        }.get(variant)
+        if source is None:
+            return False
+        if not source.exists():
+            raise UpstreamError(f"the local renderer has no {variant} for this job")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, destination)
+        return True
+
+    async def release(self, upstream_job_id: str) -> None:
+        self._tasks.pop(upstream_job_id, None)
+        shutil.rmtree(self._work_dir / upstream_job_id, ignore_errors=True)
+
+    async def close(self) -> None:
+        self._pool.shutdown()
