@@ -54,7 +54,7 @@ _AVCOL_SPC_BT709 = 1  # AVColorSpace; PyAV exposes no enum for it on the codec c
 _ENCODING_SHARE = 95  # progress points spent encoding; the rest covers previews and the rename
 
 _BLOB_COUNT = 6
-_BACKGROUND_MIX = 0.5  # how far the prompt's gradient tints a reference image
+_BACKGROUND_MIX = 0.4  # how far the prompt's gradient tints a reference image
 _TEXT_PANEL_ALPHA = 150
 
 
@@ -134,6 +134,7 @@ def _encode(spec: RenderSpec, scene: _Scene, path: Path, report: _MonotonicProgr
         for index in range(frame_count):
             scene.draw(index, planes)
             frame = av.VideoFrame.from_ndarray(planes.packed, format="yuv420p")
+            _clear_row_padding(frame)
             frame.pts = index
             frame.colorspace = _AVCOL_SPC_BT709
             frame.color_range = ColorRange.MPEG
@@ -148,6 +149,15 @@ def _encode(spec: RenderSpec, scene: _Scene, path: Path, report: _MonotonicProgr
         output.mux(stream.encode(None))
     assert thumbnail is not None  # thumbnail_index is always within the clip
     return _Samples(thumbnail=thumbnail, tiles=tiles)
+
+
+def _clear_row_padding(frame: av.VideoFrame) -> None:
+    """Zero the bytes past each row's end: x264's SIMD reads them, and leftover heap garbage
+    there would make the output differ between runs (seen at widths like 720)."""
+    for plane in frame.planes:
+        if plane.line_size > plane.width:
+            rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+            rows[:, plane.width :] = 0
 
 
 @dataclass
@@ -259,7 +269,9 @@ class _Scene:
         palette = _palette(rng)
         self._period = _even(spec.width)
         self._scroll_per_frame = self._period / (spec.fps * float(rng.uniform(6.0, 12.0)))
-        self._gradient = _gradient_strip(palette[:3], spec.width, spec.height, self._period)
+        self._gradient = _gradient_strip(
+            palette.background, spec.width, spec.height, self._period
+        )
         self._blobs = [_blob(rng, palette, spec.width, spec.height) for _ in range(_BLOB_COUNT)]
         self._text = _text_overlay(spec.prompt, spec.width, spec.height)
         self._reference = (
@@ -382,17 +394,26 @@ def _smoothstep(value: float) -> float:
 # --- what the prompt becomes -------------------------------------------------------------------
 
 
-def _palette(rng: np.random.Generator) -> list[tuple[float, float, float]]:
-    """Five related colours: a seeded base hue and seeded steps around the wheel."""
+@dataclass(frozen=True)
+class _Palette:
+    background: list[tuple[float, float, float]]  # deep, for the gradient behind the text
+    highlights: list[tuple[float, float, float]]  # bright, for the moving shapes
+
+
+def _palette(rng: np.random.Generator) -> _Palette:
+    """Related colours: a seeded base hue and a seeded step around the colour wheel."""
     base = float(rng.uniform(0.0, 1.0))
     step = float(rng.uniform(0.06, 0.33))
-    colours = []
-    for k in range(5):
-        hue = (base + k * step) % 1.0
-        saturation = float(rng.uniform(0.55, 0.95))
-        value = float(rng.uniform(0.35, 0.6)) if k < 3 else float(rng.uniform(0.8, 1.0))
-        colours.append(_hsv_to_rgb(hue, saturation, value))
-    return colours
+    hues = [(base + k * step) % 1.0 for k in range(5)]
+    background = [
+        _hsv_to_rgb(hue, float(rng.uniform(0.55, 0.95)), float(rng.uniform(0.35, 0.6)))
+        for hue in hues[:3]
+    ]
+    highlights = [
+        _hsv_to_rgb(hue, float(rng.uniform(0.35, 0.8)), float(rng.uniform(0.8, 1.0)))
+        for hue in hues[1:]
+    ]
+    return _Palette(background=background, highlights=highlights)
 
 
 def _hsv_to_rgb(hue: float, saturation: float, value: float) -> tuple[float, float, float]:
@@ -455,19 +476,15 @@ def _cyclic_ramp(colours: list[tuple[float, float, float]], positions: Floats) -
     return ramp
 
 
-def _blob(
-    rng: np.random.Generator,
-    palette: list[tuple[float, float, float]],
-    width: int,
-    height: int,
-) -> _Blob:
+def _blob(rng: np.random.Generator, palette: _Palette, width: int, height: int) -> _Blob:
     radius = float(rng.uniform(0.1, 0.26)) * min(width, height)
     size = max(4, _even(2 * radius))
     centre = (size - 1) / 2.0
     axis = (np.arange(size, dtype=np.float32) - centre) / (size / 2.0)
     distance_squared = axis[None, :] ** 2 + axis[:, None] ** 2
     falloff = np.clip(1.0 - distance_squared, 0.0, 1.0)
-    colour = np.array(palette[int(rng.integers(0, len(palette)))], dtype=np.float32)
+    highlights = palette.highlights
+    colour = np.array(highlights[int(rng.integers(0, len(highlights)))], dtype=np.float32)
     core = (falloff**3)[..., None]
     rgb = (colour * (1.0 - 0.25 * core) + 0.25 * core).astype(np.float32)
     alpha = (float(rng.uniform(0.45, 0.8)) * falloff**1.5).astype(np.float32)
