@@ -35,7 +35,10 @@ async def key(make_key: KeyMaker) -> str:
 
 
 async def post_form(
-    client: httpx.AsyncClient, key: str, data: dict[str, str], files: dict | None = None  # type: ignore[type-arg]
+    client: httpx.AsyncClient,
+    key: str,
+    data: dict[str, str],
+    files: dict | None = None,  # type: ignore[type-arg]
 ) -> httpx.Response:
     files = files or {"_": (None, "")}  # force multipart, as the SDKs always send
     return await client.post(
@@ -150,7 +153,7 @@ async def test_a_body_over_the_server_limit_is_a_413(client: httpx.AsyncClient, 
 async def test_malformed_multipart_is_a_400(client: httpx.AsyncClient, key: str) -> None:
     response = await client.post(
         "/v1/videos",
-        content=b"--xyz\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nboat",
+        content=b'--xyz\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nboat',
         headers={
             "Authorization": f"Bearer {key}",
             "Content-Type": "multipart/form-data; boundary=xyz",
@@ -223,7 +226,9 @@ async def test_bracketed_multipart_image_url_is_accepted(
     ["data:image/png;base64,!!!notbase64", "data:image/png,rawtext", "data:image/png;base64,"],
 )
 async def test_a_bad_data_url_is_a_400(client: httpx.AsyncClient, key: str, image_url: str) -> None:
-    response = await post_form(client, key, {"prompt": "b", "input_reference[image_url]": image_url})
+    response = await post_form(
+        client, key, {"prompt": "b", "input_reference[image_url]": image_url}
+    )
     assert_openai_error(response, 400, "input_reference")
 
 

@@ -161,7 +161,9 @@ def test_progress_never_decreases_and_ends_at_100(rendered: Rendered) -> None:
     assert max(later - earlier for earlier, later in zip(progress, progress[1:])) <= 5
 
 
-def test_previews_from_an_existing_mp4_are_webp_and_jpeg(rendered: Rendered, tmp_path: Path) -> None:
+def test_previews_from_an_existing_mp4_are_webp_and_jpeg(
+    rendered: Rendered, tmp_path: Path
+) -> None:
     thumbnail, spritesheet = tmp_path / "thumbnail.webp", tmp_path / "spritesheet.jpg"
     previews_from_mp4(rendered.outputs.video, thumbnail, spritesheet)
     with Image.open(thumbnail) as image:

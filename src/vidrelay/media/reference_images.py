@@ -33,8 +33,14 @@ def check_reference_image(data: bytes, param: str) -> None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image_format = image.format
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            image.load()  # a full decode: a truncated file fails here, not in the renderer
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as error:
         raise InvalidRequest(
             f"{param} could not be decoded as an image; send a JPEG, PNG or WebP file.",
             param=param,

@@ -1,0 +1,521 @@
+"""Benchmark `GET /v1/videos/{id}` on a completed job against a bare Starlette endpoint.
+
+Both servers run in the same run with the same uvicorn settings as `vidrelay serve` (one process,
+default loop/http, `log_level="info"`, so the access log is on for both, written to a file); the
+bare endpoint returns the same JSON body with `JSONResponse` and checks nothing. Targets run in
+the order bare, ours, bare, so drift shows. The load generator is `wrk` when it is on PATH, else a
+cheap asyncio keep-alive client in a separate process. It is a benchmark: it exits 0 whatever the
+ratio is (non-zero only when it cannot run).
+
+    python bench/status_poll.py [--seconds N] [--concurrency C] [--client {auto,wrk,python}]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GOAL = 0.5
+WARMUP_S = 2.0
+HOST = "127.0.0.1"
+# Exactly what `vidrelay serve` passes to uvicorn.run (see src/vidrelay/cli.py).
+UVICORN_LOG_LEVEL = "info"
+RENDER_TIMEOUT_S = 60.0
+
+
+# --------------------------------------------------------------------------- bare server mode
+
+
+def serve_bare(port: int, body_file: Path) -> None:
+    """The reference: one route, returns the stored body with JSONResponse, checks nothing."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    body = json.loads(body_file.read_text())
+
+    async def retrieve(request: Request) -> JSONResponse:
+        return JSONResponse(body)
+
+    app = Starlette(routes=[Route("/v1/videos/{video_id}", retrieve)])
+    uvicorn.run(app, host=HOST, port=port, log_level=UVICORN_LOG_LEVEL)
+
+
+# --------------------------------------------------------------------------- python load generator
+
+
+async def _connection(
+    request: bytes,
+    port: int,
+    measure_from: float,
+    stop_at: float,
+    latencies: list[float],
+    failures: list[int],
+) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    clock = time.perf_counter
+    try:
+        while True:
+            started = clock()
+            if started >= stop_at:
+                return
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            if match is None:
+                raise RuntimeError(f"response without content-length: {head[:200]!r}")
+            await reader.readexactly(int(match.group(1)))
+            finished = clock()
+            if measure_from <= finished <= stop_at:
+                latencies.append(finished - started)
+                if head[9:12] != b"200":
+                    failures.append(int(head[9:12]))
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def _load(url_path: str, port: int, auth: str, concurrency: int, seconds: float) -> None:
+    request = (
+        f"GET {url_path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: {auth}\r\n\r\n"
+    ).encode()
+    now = time.perf_counter()
+    measure_from = now + WARMUP_S
+    stop_at = measure_from + seconds
+    latencies: list[float] = []
+    failures: list[int] = []
+    await asyncio.gather(
+        *(
+            _connection(request, port, measure_from, stop_at, latencies, failures)
+            for _ in range(concurrency)
+        )
+    )
+    latencies.sort()
+    result = {
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": _percentile(latencies, 0.50) * 1000,
+        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "non_2xx": len(failures),
+        "errors": 0,
+    }
+    print(json.dumps(result), flush=True)
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, int(fraction * len(sorted_values)))
+    return sorted_values[index]
+
+
+def run_python_loadgen(
+    url_path: str, port: int, auth: str, concurrency: int, seconds: float
+) -> None:
+    try:
+        import uvloop  # the cheaper event loop, when installed (it is with uvicorn[standard])
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_load(url_path, port, auth, concurrency, seconds))
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+@dataclass
+class Result:
+    target: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: int
+
+
+class Processes:
+    """Every subprocess this script starts, each in its own session so it can be stopped whole."""
+
+    def __init__(self) -> None:
+        self._running: list[subprocess.Popen[Any]] = []
+
+    def start(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        process = subprocess.Popen(argv, start_new_session=True, **kwargs)
+        self._running.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)  # uvicorn shuts down gracefully on SIGTERM
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(grace_s)
+        # Whatever the process left behind in its session (e.g. render pool workers).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+        if process in self._running:
+            self._running.remove(process)
+
+    def stop_all(self) -> None:
+        for process in reversed(list(self._running)):
+            self.stop(process)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def vidrelay_command() -> list[str]:
+    found = shutil.which("vidrelay", path=str(Path(sys.executable).parent)) or shutil.which(
+        "vidrelay"
+    )
+    return [found] if found else [sys.executable, "-m", "vidrelay.cli"]
+
+
+def wait_until_up(
+    url: str, process: subprocess.Popen[Any], log_file: Path, timeout_s: float = 30.0
+) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited ({process.returncode}):\n{_tail(log_file)}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not answer {url} within {timeout_s:.0f} s:\n{_tail(log_file)}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def completed_video(base: str, key: str) -> dict[str, Any]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        created = client.post(
+            "/v1/videos",
+            data={"prompt": "a paper boat on a rainy street", "seconds": "4", "size": "720x1280"},
+            files={"_": (None, "")},
+        )
+        if created.status_code != 200:
+            raise RuntimeError(f"create failed: {created.status_code} {created.text}")
+        video: dict[str, Any] = created.json()
+        deadline = time.monotonic() + RENDER_TIMEOUT_S
+        while video["status"] not in ("completed", "failed"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"video still {video['status']} after {RENDER_TIMEOUT_S:.0f} s")
+            time.sleep(0.25)
+            response = client.get(f"/v1/videos/{video['id']}")
+            if response.status_code != 200:
+                raise RuntimeError(f"poll failed: {response.status_code} {response.text}")
+            video = response.json()
+        if video["status"] != "completed":
+            raise RuntimeError(f"the video failed: {video.get('error')}")
+        return video
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _wrk_ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {value!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str, target: str) -> Result:
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", output)
+    p50 = re.search(r"^\s*50%\s+(\S+)", output, re.MULTILINE)
+    p99 = re.search(r"^\s*99%\s+(\S+)", output, re.MULTILINE)
+    if not (rps and p50 and p99):
+        raise RuntimeError(f"cannot parse wrk output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return Result(
+        target=target,
+        rps=float(rps.group(1)),
+        p50_ms=_wrk_ms(p50.group(1)),
+        p99_ms=_wrk_ms(p99.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        errors=sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
+    )
+
+
+def measure(
+    processes: Processes,
+    client: str,
+    target: str,
+    port: int,
+    url_path: str,
+    auth: str,
+    concurrency: int,
+    seconds: int,
+) -> Result:
+    timeout_s = WARMUP_S + seconds + 30
+    if client == "wrk":
+        base = ["wrk", "-t1", f"-c{concurrency}", "-H", f"Authorization: {auth}"]
+        url = f"http://{HOST}:{port}{url_path}"
+        warmup = processes.start([*base, f"-d{WARMUP_S:.0f}s", url], stdout=subprocess.DEVNULL)
+        warmup.wait(timeout_s)
+        processes.stop(warmup)
+        argv = [*base, f"-d{seconds}s", "--latency", url]
+    else:
+        argv = [
+            sys.executable,
+            __file__,
+            "--loadgen-path",
+            url_path,
+            "--loadgen-port",
+            str(port),
+            "--loadgen-auth",
+            auth,
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+        ]
+    process = processes.start(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    finally:
+        processes.stop(process)
+    if process.returncode != 0:
+        raise RuntimeError(f"load generator failed ({process.returncode}):\n{output}")
+    if client == "wrk":
+        return parse_wrk(output, target)
+    values = json.loads(output.strip().splitlines()[-1])
+    return Result(
+        target=target,
+        rps=values["rps"],
+        p50_ms=values["p50_ms"],
+        p99_ms=values["p99_ms"],
+        non_2xx=values["non_2xx"],
+        errors=values["errors"],
+    )
+
+
+def start_server(
+    processes: Processes, argv: list[str], env: dict[str, str], log_path: Path
+) -> subprocess.Popen[Any]:
+    with log_path.open("w") as log:
+        return processes.start(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def bench(args: argparse.Namespace, processes: Processes) -> None:
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    elif client == "wrk" and not shutil.which("wrk"):
+        raise RuntimeError("--client wrk: wrk is not on PATH")
+    with tempfile.TemporaryDirectory(prefix="vidrelay-bench-", ignore_cleanup_errors=True) as tmp:
+        try:
+            results = run_all(args, processes, client, Path(tmp))
+        finally:
+            processes.stop_all()  # before their data dir and logs are removed
+    report(results)
+
+
+def run_all(
+    args: argparse.Namespace, processes: Processes, client: str, work: Path
+) -> list[Result]:
+    import httpx
+
+    started = time.monotonic()
+    env = {k: v for k, v in os.environ.items() if k != "VIDRELAY_DATABASE_URL"}  # SQLite
+    env["VIDRELAY_DATA_DIR"] = str(work / "data")
+    created = subprocess.run(
+        [*vidrelay_command(), "keys", "create", "--tenant", "bench", "--balance", "10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if created.returncode != 0 or not created.stdout.strip():
+        raise RuntimeError(f"vidrelay keys create failed:\n{created.stdout}{created.stderr}")
+    key = created.stdout.strip().splitlines()[-1].strip()
+    auth = f"Bearer {key}"
+
+    ours_port = free_port()
+    ours_log = work / "ours.log"
+    ours = start_server(
+        processes,
+        [*vidrelay_command(), "serve", "--host", HOST, "--port", str(ours_port)],
+        env,
+        ours_log,
+    )
+    ours_base = f"http://{HOST}:{ours_port}"
+    wait_until_up(f"{ours_base}/healthz", ours, ours_log)
+    video = completed_video(ours_base, key)
+    url_path = f"/v1/videos/{video['id']}"
+    reference = httpx.get(f"{ours_base}{url_path}", headers={"Authorization": auth})
+    if reference.status_code != 200 or reference.json()["status"] != "completed":
+        raise RuntimeError(f"unexpected status body: {reference.text}")
+    body_file = work / "body.json"
+    body_file.write_bytes(reference.content)
+
+    bare_port = free_port()
+    bare_log = work / "bare.log"
+    bare_argv = [sys.executable, __file__, "--serve-bare-port", str(bare_port)]
+    bare = start_server(processes, [*bare_argv, "--body-file", str(body_file)], env, bare_log)
+    wait_until_up(f"http://{HOST}:{bare_port}{url_path}", bare, bare_log)
+    if httpx.get(f"http://{HOST}:{bare_port}{url_path}").content != reference.content:
+        raise RuntimeError("the bare endpoint does not return the same body")
+
+    load = (
+        f"wrk -t1 -c{args.concurrency} --latency"
+        if client == "wrk"
+        else f"python asyncio keep-alive client, {args.concurrency} connections"
+    )
+    print(
+        f"vidrelay status poll benchmark: GET /v1/videos/{{id}} on a completed job "
+        f"({len(reference.content)} B JSON body)\n"
+        f"  python {platform.python_version()}, {os.cpu_count()} CPUs shared by the servers and "
+        f"the client; SQLite in a temp dir; setup took {time.monotonic() - started:.1f} s\n"
+        f"  both servers: uvicorn.run(app, host={HOST!r}, port=..., "
+        f"log_level={UVICORN_LOG_LEVEL!r}) in one process, as `vidrelay serve` does,\n"
+        "  so the access log is ON for both (written to a file); bare = Starlette route "
+        "returning JSONResponse(same body)\n"
+        f"  load: {load}; {WARMUP_S:.0f} s warm-up + {args.seconds} s measured per run; "
+        "order bare, ours, bare\n",
+        flush=True,
+    )
+
+    def run(target: str, port: int) -> Result:
+        result = measure(
+            processes, client, target, port, url_path, auth, args.concurrency, args.seconds
+        )
+        print(f"  measured {target}: {result.rps:,.0f} req/s", flush=True)
+        return result
+
+    return [
+        run("bare (1st)", bare_port),
+        run("vidrelay", ours_port),
+        run("bare (2nd)", bare_port),
+    ]
+
+
+def report(results: list[Result]) -> None:
+    first, ours, second = results
+    bare_mean = Result(
+        target="bare (mean of 2)",
+        rps=(first.rps + second.rps) / 2,
+        p50_ms=(first.p50_ms + second.p50_ms) / 2,
+        p99_ms=(first.p99_ms + second.p99_ms) / 2,
+        non_2xx=first.non_2xx + second.non_2xx,
+        errors=first.errors + second.errors,
+    )
+    print(f"\n{'target':<18} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for r in [*results, bare_mean]:
+        print(f"{r.target:<18} {r.rps:>11,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non_2xx:>8}")
+    drift = abs(first.rps - second.rps) / bare_mean.rps if bare_mean.rps else float("nan")
+    ratio = ours.rps / bare_mean.rps if bare_mean.rps else float("nan")
+    print(f"\nbare drift between its two runs: {drift:.1%}; the ratio uses their mean")
+    verdict = "met" if ratio >= GOAL else "NOT met"
+    print(f"ratio ours/bare = {ratio:.2f} (goal >= {GOAL:.2f}): {verdict}")
+    if any(r.non_2xx or r.errors for r in results):
+        print("warning: non-2xx answers or socket errors during a run; the numbers are suspect")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python bench/status_poll.py",
+        description=(
+            "Requests/s and p50/p99 latency of GET /v1/videos/{id} on a completed job, against a "
+            "bare Starlette endpoint returning the same JSON with the same uvicorn settings."
+        ),
+    )
+    parser.add_argument(
+        "--seconds", type=int, default=10, metavar="N", help="measured seconds per run (default 10)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        metavar="C",
+        help="concurrent connections (default 16)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator: wrk if on PATH, else a python asyncio client (default auto)",
+    )
+    # Internal modes: the script re-runs itself as the bare server and as the python client.
+    parser.add_argument("--serve-bare-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--body-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--loadgen-path", help=argparse.SUPPRESS)
+    parser.add_argument("--loadgen-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--loadgen-auth", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.seconds < 1 or args.concurrency < 1:
+        parser.error("--seconds and --concurrency must be at least 1")
+    return args
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_bare_port is not None:
+        serve_bare(args.serve_bare_port, args.body_file)
+        return 0
+    if args.loadgen_path is not None:
+        run_python_loadgen(
+            args.loadgen_path, args.loadgen_port, args.loadgen_auth, args.concurrency, args.seconds
+        )
+        return 0
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    processes = Processes()
+    try:
+        bench(args, processes)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping servers", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        print(f"benchmark could not run: {error}", file=sys.stderr)
+        return 1
+    finally:
+        processes.stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs the project and its test tools, starts
+# PostgreSQL and Redis, runs pytest (API tests on SQLite and on PostgreSQL, end-to-end tests
+# against a real `vidrelay serve`). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[dev]"
+python3 -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,202 @@
+"""The runner drives every accepted job to `completed` or `failed`, and refunds a failure
+exactly once, whichever worker gets there; a job whose worker died is taken over.
+
+The upstream here is an in-process double of the `Upstream` protocol: what is under test is the
+engine, not an adapter (adapters are tested against fake servers speaking their wire protocol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select, update
+
+from tests.conftest import make_settings
+from vidrelay.domain.catalog import DEFAULT_CATALOG, normalise_request
+from vidrelay.domain.jobs import JobStatus, new_video_id
+from vidrelay.domain.pricing import price_micros
+from vidrelay.engine.channels import ChannelRegistry
+from vidrelay.engine.runner import JobRunner
+from vidrelay.media.storage import LocalMediaStore
+from vidrelay.render.pool import RenderPool
+from vidrelay.settings import Settings
+from vidrelay.store import accounts
+from vidrelay.store import jobs as job_store
+from vidrelay.store.database import Database
+from vidrelay.store.tables import jobs, ledger_entries
+from vidrelay.upstreams.base import UpstreamError, UpstreamRequest, UpstreamState, UpstreamStatus
+from vidrelay.upstreams.local import LocalUpstream
+
+
+@dataclass
+class Stack:
+    db: Database
+    media: LocalMediaStore
+    settings: Settings
+    tenant_id: str
+
+
+@pytest_asyncio.fixture
+async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
+    settings = make_settings(tmp_path / "data", database_url, lease_s=1.0, max_attempts=2)
+    db = Database(database_url)
+    await db.upgrade()
+    async with db.write() as conn:
+        tenant = await accounts.ensure_tenant(conn, "alice")
+        await accounts.top_up(conn, tenant.id, 10_000_000, "test")
+    try:
+        yield Stack(db, LocalMediaStore(settings.media_dir), settings, tenant.id)
+    finally:
+        await db.dispose()
+
+
+async def accept(stack: Stack, seconds: str = "4") -> str:
+    request = normalise_request(DEFAULT_CATALOG, prompt="a lighthouse at dusk", seconds=seconds)
+    job_id = new_video_id()
+    async with stack.db.write() as conn:
+        await job_store.accept_job(
+            conn,
+            job_store.NewJob(
+                id=job_id,
+                tenant_id=stack.tenant_id,
+                key_id="key_test",
+                request=request,
+                price_micros=price_micros(request),
+                callback_url=None,
+                has_reference=False,
+            ),
+        )
+    return job_id
+
+
+async def wait_terminal(stack: Stack, job_id: str, timeout_s: float = 60) -> JobStatus:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        async with stack.db.read() as conn:
+            job = await job_store.get_job(conn, job_id)
+        assert job is not None
+        if job.status.is_terminal:
+            return job.status
+        await asyncio.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+async def money(stack: Stack, job_id: str) -> tuple[int, int, list[str]]:
+    async with stack.db.read() as conn:
+        balance = await accounts.tenant_balance(conn, stack.tenant_id)
+        ledger = await accounts.ledger_sum(conn, stack.tenant_id)
+        kinds = (
+            await conn.execute(
+                select(ledger_entries.c.kind).where(ledger_entries.c.job_id == job_id)
+            )
+        ).scalars()
+        return balance, ledger, sorted(kinds)
+
+
+class RejectingUpstream:
+    """Accepts the job, then reports it failed upstream (a moderation block, say)."""
+
+    name = "double"
+
+    async def submit(self, request: UpstreamRequest) -> str:
+        return "up_" + request.job_id
+
+    async def poll(self, upstream_job_id: str) -> UpstreamStatus:
+        return UpstreamStatus(
+            UpstreamState.FAILED, error_code="moderation_blocked", error_message="Blocked."
+        )
+
+    async def fetch_content(self, upstream_job_id: str, variant: str, destination: Path) -> bool:
+        raise AssertionError("a failed job is never collected")
+
+    async def release(self, upstream_job_id: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class UnreachableUpstream(RejectingUpstream):
+    async def submit(self, request: UpstreamRequest) -> str:
+        raise UpstreamError("The upstream is unreachable.", code="upstream_unavailable")
+
+
+@pytest.mark.parametrize("upstream", [RejectingUpstream(), UnreachableUpstream()])
+async def test_a_failed_job_is_marked_failed_and_refunded_once(
+    stack: Stack, upstream: RejectingUpstream
+) -> None:
+    job_id = await accept(stack, seconds="8")
+    assert (await money(stack, job_id))[:2] == (9_200_000, 9_200_000)
+    runner = JobRunner(stack.db, stack.media, ChannelRegistry([upstream]), stack.settings)
+    runner.start()
+    try:
+        assert await wait_terminal(stack, job_id) is JobStatus.FAILED
+    finally:
+        await runner.stop()
+    async with stack.db.read() as conn:
+        job = await job_store.get_job(conn, job_id)
+    assert job is not None and job.error_code in ("moderation_blocked", "upstream_unavailable")
+    assert await money(stack, job_id) == (10_000_000, 10_000_000, ["charge", "refund"])
+
+
+async def test_racing_failures_refund_exactly_once(stack: Stack) -> None:
+    job_id = await accept(stack, seconds="12")
+
+    async def fail() -> bool:
+        async with stack.db.write() as conn:
+            return await job_store.fail_and_refund(conn, job_id, "x", "racing")
+
+    results = await asyncio.gather(*(fail() for _ in range(8)))
+    assert sorted(results) == [False] * 7 + [True]
+    assert await money(stack, job_id) == (10_000_000, 10_000_000, ["charge", "refund"])
+
+
+async def _orphan(stack: Stack, job_id: str, attempts: int) -> None:
+    """Make the job look claimed by a worker that died a while ago."""
+    async with stack.db.write() as conn:
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(
+                status="in_progress",
+                lease_owner="ghost-worker",
+                lease_expires_at=time.time() - 5,
+                attempts=attempts,
+                channel="local",
+                upstream_job_id="local_from_a_dead_process",
+            )
+        )
+
+
+async def test_a_job_whose_worker_died_is_taken_over_and_completed(stack: Stack) -> None:
+    job_id = await accept(stack)
+    await _orphan(stack, job_id, attempts=1)
+    pool = RenderPool(1)
+    local = LocalUpstream(pool, stack.settings.data_dir / "render-work")
+    runner = JobRunner(stack.db, stack.media, ChannelRegistry([local]), stack.settings)
+    runner.start()
+    try:
+        assert await wait_terminal(stack, job_id) is JobStatus.COMPLETED
+    finally:
+        await runner.stop()
+        await local.close()
+    assert stack.media.asset_path(job_id, "video").exists()
+    assert await money(stack, job_id) == (9_600_000, 9_600_000, ["charge"])
+
+
+async def test_a_job_that_keeps_losing_its_worker_is_failed_and_refunded(stack: Stack) -> None:
+    job_id = await accept(stack)
+    await _orphan(stack, job_id, attempts=stack.settings.max_attempts)
+    runner = JobRunner(stack.db, stack.media, ChannelRegistry([]), stack.settings)
+    runner.start()
+    try:
+        assert await wait_terminal(stack, job_id) is JobStatus.FAILED
+    finally:
+        await runner.stop()
+    assert await money(stack, job_id) == (10_000_000, 10_000_000, ["charge", "refund"])
