@@ -22,8 +22,10 @@ SPRITESHEET_TILE_SIDE = 256
 
 def sample_indices(frame_count: int, samples: int = SPRITESHEET_FRAMES) -> list[int]:
     """Evenly spaced frame indices from the first to the last frame (fewer if the clip is short)."""
-    if frame_count <= 0:
+    if frame_count <= 0 or samples <= 0:
         return []
+    if samples == 1:
+        return [thumbnail_index(frame_count)]
     if frame_count <= samples:
         return list(range(frame_count))
     return [round(k * (frame_count - 1) / (samples - 1)) for k in range(samples)]
@@ -47,6 +49,12 @@ def fit_within(frame: Image.Image, max_side: int) -> Image.Image:
 def make_tile(frame: Image.Image) -> Image.Image:
     """A spritesheet-sized copy of a frame; keep these, not full frames, while sampling."""
     return fit_within(frame.convert("RGB"), SPRITESHEET_TILE_SIDE)
+
+
+def frame_to_image(frame: av.VideoFrame) -> Image.Image:
+    """An RGB Pillow image of a decoded or encoded frame, honouring its colour tags."""
+    image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]  # PyAV stub lacks types
+    return image
 
 
 def write_thumbnail(frame: Image.Image, path: Path) -> None:
@@ -88,15 +96,15 @@ def previews_from_mp4(video: Path, thumbnail: Path, spritesheet: Path) -> None:
         for index, frame in enumerate(container.decode(stream)):
             last_frame = frame
             if index == thumbnail_at:
-                thumbnail_frame = fit_within(frame.to_image(), THUMBNAIL_MAX_SIDE)
+                thumbnail_frame = fit_within(frame_to_image(frame), THUMBNAIL_MAX_SIDE)
             if index in wanted:
-                tiles.append(make_tile(frame.to_image()))
+                tiles.append(make_tile(frame_to_image(frame)))
     if last_frame is None:
         raise ValueError(f"{video} has no decodable video frames")
     if thumbnail_frame is None:  # the container over-reported its frame count
-        thumbnail_frame = last_frame.to_image()
+        thumbnail_frame = frame_to_image(last_frame)
     if not tiles:
-        tiles.append(make_tile(last_frame.to_image()))
+        tiles.append(make_tile(frame_to_image(last_frame)))
     write_thumbnail(thumbnail_frame, thumbnail)
     write_spritesheet(tiles, spritesheet)
 

@@ -6,7 +6,7 @@ forked copy of the server's event loop, sockets or database connections ends up 
 
 Progress crosses the process boundary through a tiny file, `out_dir/.progress`, holding one
 integer. The worker writes it with write-to-temp + `os.replace` (readers see the old or the new
-value, never a torn one), at most a few times a second. A file was chosen over a
+value, never a torn one), at most ten times a second. A file was chosen over a
 `multiprocessing.Manager` queue or value because it needs no extra server process, works with any
 executor (a `ProcessPoolExecutor` here, something else later), and has no shared state that can
 be left locked or broken when a worker dies: the reader just sees the last value written.
@@ -25,7 +25,7 @@ from vidrelay.render.renderer import render_video
 from vidrelay.render.spec import RenderOutputs, RenderSpec
 
 PROGRESS_FILE = ".progress"
-_WRITE_INTERVAL_SECONDS = 0.2
+_WRITE_INTERVAL_SECONDS = 0.1
 
 
 class RenderPool:

@@ -4,7 +4,7 @@ Why it is built the way it is:
 
 * Frames are composed directly in planar YUV 4:2:0 (the encoder's own format), so no per-frame
   RGB->YUV conversion is paid and half the bytes are touched. Colours are converted once, with
-  BT.709 limited-range maths, and the stream is tagged BT.709 so decoders convert back exactly.
+  BT.709 limited-range maths, and the stream is tagged BT.709 so decoders get the same colours.
 * Everything costly is precomputed once per clip: a periodic background gradient that is only
   *sliced* per frame (scrolling), soft-disc sprites that are only *blended* per frame (moving),
   and the prompt's text, drawn once with Pillow and blended per frame with integer numpy maths.
@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -33,6 +34,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from vidrelay.media.previews import (
     THUMBNAIL_MAX_SIDE,
     fit_within,
+    frame_to_image,
     make_tile,
     sample_indices,
     thumbnail_index,
@@ -44,18 +46,22 @@ from vidrelay.render.spec import InvalidReferenceImage, RenderOutputs, RenderSpe
 ProgressCallback = Callable[[int], None]
 Bytes = NDArray[np.uint8]
 Words = NDArray[np.uint16]
-Floats = NDArray[np.float32]
+Floats = NDArray[np.floating[Any]]  # float32 in practice; numpy's stubs widen scalar maths
 
 # One encoder thread per render: parallelism comes from running several renders in the pool,
 # so a render costs about one core and `workers == cores` is the sizing rule.
 ENCODER_THREADS = 1
-X264_OPTIONS = {"preset": "veryfast", "crf": "26"}
+# mbtree=0: x264's macroblock-tree pass reads uninitialised memory at some widths (720 is one),
+# so its output drifted between runs; without it renders are bit-exact at every size tried.
+# bframes=0 buys back the speed (no B-frame lookahead) and keeps timestamps trivially exact.
+X264_OPTIONS = {"preset": "veryfast", "crf": "28", "x264-params": "mbtree=0:bframes=0"}
 _AVCOL_SPC_BT709 = 1  # AVColorSpace; PyAV exposes no enum for it on the codec context
 _ENCODING_SHARE = 95  # progress points spent encoding; the rest covers previews and the rename
 
 _BLOB_COUNT = 6
 _BACKGROUND_MIX = 0.4  # how far the prompt's gradient tints a reference image
 _TEXT_PANEL_ALPHA = 150
+_REFERENCE_FORMATS = ("JPEG", "PNG", "WEBP")
 
 
 def render_video(
@@ -67,9 +73,9 @@ def render_video(
     all three files are complete. `progress` receives increasing percentages, ending with 100.
     Raises InvalidReferenceImage if `spec.reference_image` cannot be decoded.
     """
+    out_dir.mkdir(parents=True, exist_ok=True)
     report = _MonotonicProgress(progress)
     report(0)
-    out_dir.mkdir(parents=True, exist_ok=True)
     outputs = RenderOutputs(
         video=out_dir / "video.mp4",
         thumbnail=out_dir / "thumbnail.webp",
@@ -134,12 +140,11 @@ def _encode(spec: RenderSpec, scene: _Scene, path: Path, report: _MonotonicProgr
         for index in range(frame_count):
             scene.draw(index, planes)
             frame = av.VideoFrame.from_ndarray(planes.packed, format="yuv420p")
-            _clear_row_padding(frame)
             frame.pts = index
             frame.colorspace = _AVCOL_SPC_BT709
             frame.color_range = ColorRange.MPEG
             if index in tile_at or index == thumbnail_at:
-                image = frame.to_image()
+                image = frame_to_image(frame)
                 if index in tile_at:
                     tiles.append(make_tile(image))
                 if index == thumbnail_at:
@@ -149,15 +154,6 @@ def _encode(spec: RenderSpec, scene: _Scene, path: Path, report: _MonotonicProgr
         output.mux(stream.encode(None))
     assert thumbnail is not None  # thumbnail_index is always within the clip
     return _Samples(thumbnail=thumbnail, tiles=tiles)
-
-
-def _clear_row_padding(frame: av.VideoFrame) -> None:
-    """Zero the bytes past each row's end: x264's SIMD reads them, and leftover heap garbage
-    there would make the output differ between runs (seen at widths like 720)."""
-    for plane in frame.planes:
-        if plane.line_size > plane.width:
-            rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
-            rows[:, plane.width :] = 0
 
 
 @dataclass
@@ -269,9 +265,7 @@ class _Scene:
         palette = _palette(rng)
         self._period = _even(spec.width)
         self._scroll_per_frame = self._period / (spec.fps * float(rng.uniform(6.0, 12.0)))
-        self._gradient = _gradient_strip(
-            palette.background, spec.width, spec.height, self._period
-        )
+        self._gradient = _gradient_strip(palette.background, spec.width, spec.height, self._period)
         self._blobs = [_blob(rng, palette, spec.width, spec.height) for _ in range(_BLOB_COUNT)]
         self._text = _text_overlay(spec.prompt, spec.width, spec.height)
         self._reference = (
@@ -604,12 +598,14 @@ def _ellipsize(lines: list[str], font: ImageFont.FreeTypeFont, max_width: int) -
 def _reference_planes(data: bytes, width: int, height: int) -> _Planes:
     """Decode, orient and cover-crop (centred) the reference image to the frame size."""
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        with Image.open(io.BytesIO(data), formats=_REFERENCE_FORMATS) as opened:
             opened.draft("RGB", (width, height))
             image = ImageOps.exif_transpose(opened)
             image.load()
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise InvalidReferenceImage(f"reference image could not be decoded: {error}") from error
+        raise InvalidReferenceImage(
+            "the reference image could not be decoded (expected JPEG, PNG or WebP)"
+        ) from error
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         backdrop = Image.new("RGBA", image.size, (0, 0, 0, 255))
         image = Image.alpha_composite(backdrop, image.convert("RGBA"))
