@@ -13,6 +13,7 @@ from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.signed_urls import UrlSigner
+from vidrelay.api.status_cache import StatusCache
 from vidrelay.api.videos import router as videos_router
 from vidrelay.domain.catalog import DEFAULT_CATALOG
 from vidrelay.engine.channels import ChannelRegistry
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             catalog=DEFAULT_CATALOG,
             signer=UrlSigner(str(secret)),
             runner=runner,
+            status_cache=StatusCache(settings.status_cache_s),
         )
         try:
             yield

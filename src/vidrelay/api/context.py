@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from vidrelay.api.signed_urls import UrlSigner
+from vidrelay.api.status_cache import StatusCache
 from vidrelay.domain.catalog import Catalog
 from vidrelay.engine.runner import JobRunner
 from vidrelay.media.storage import LocalMediaStore
@@ -22,8 +23,10 @@ class AppContext:
     catalog: Catalog
     signer: UrlSigner
     runner: JobRunner | None
+    status_cache: StatusCache
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    """Async on purpose: FastAPI runs a sync dependency in a worker thread, per request."""
     context: AppContext = request.app.state.context
     return context

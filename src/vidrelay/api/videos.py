@@ -6,16 +6,17 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.requests import Request
 
 from vidrelay.api.auth import Authenticated, Context, require_principal, status_style
-from vidrelay.api.context import AppContext
+from vidrelay.api.context import AppContext, get_context
 from vidrelay.api.create_request import read_create_form
 from vidrelay.api.video_object import video_object
 from vidrelay.domain.catalog import normalise_request
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
+from vidrelay.domain.keys import hash_api_key
 from vidrelay.domain.pricing import price_micros
 from vidrelay.media.reference_images import check_reference_image, load_image_url
 from vidrelay.media.storage import MEDIA_TYPES
@@ -155,15 +156,42 @@ async def _owned_job(context: AppContext, video_id: str, principal: Principal) -
     return job
 
 
-@router.get("/videos/{video_id}")
-async def retrieve_video(
-    video_id: str, request: Request, principal: Authenticated, context: Context
-) -> JSONResponse:
+async def retrieve_video(request: Request) -> Response:
+    """The poll hot path, a plain Starlette endpoint (no dependency-injection overhead); a
+    finished video's body may come from the status cache."""
+    context = await get_context(request)
+    video_id: str = request.path_params["video_id"]
+    cache_key = _status_cache_key(request, context, video_id)
+    cached = context.status_cache.get(cache_key) if cache_key else None
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    principal = await require_principal(request, context)
     job = await _owned_job(context, video_id, principal)
-    headers = {}
+    response = JSONResponse(_render(request, context, job, principal))
     if not job.status.is_terminal:
-        headers["openai-poll-after-ms"] = str(context.settings.poll_after_ms)
-    return JSONResponse(_render(request, context, job, principal), headers=headers)
+        response.headers["openai-poll-after-ms"] = str(context.settings.poll_after_ms)
+    elif cache_key:
+        context.status_cache.put(cache_key, bytes(response.body))
+    return response
+
+
+# Starlette's add_route does not apply the router's prefix itself.
+router.add_route(
+    f"{router.prefix}/videos/{{video_id}}", retrieve_video, methods=["GET"], include_in_schema=False
+)
+
+
+def _status_cache_key(
+    request: Request, context: AppContext, video_id: str
+) -> tuple[str, str, str, str] | None:
+    """Everything the body depends on besides the job: key, vocabulary asked, public root."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    style_hint = request.query_params.get("status_style") or (
+        "sdk" if any(name.startswith("x-stainless-") for name in request.headers) else ""
+    )
+    return (hash_api_key(key.strip()), video_id, style_hint, _public_root(request, context))
 
 
 @router.delete("/videos/{video_id}")
@@ -179,6 +207,7 @@ async def delete_video(video_id: str, principal: Authenticated, context: Context
             code="video_not_finished",
         )
     context.media.delete_job_media(video_id)
+    context.status_cache.forget_video(video_id)
     return JSONResponse({"id": video_id, "object": "video.deleted", "deleted": True})
 
 

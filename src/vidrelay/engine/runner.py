@@ -54,6 +54,7 @@ class JobRunner:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._next_sweep = 0.0
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="vidrelay-runner")
@@ -86,8 +87,33 @@ class JobRunner:
             self._wake.clear()
 
     async def _tick(self) -> None:
+        """Sweep lapsed leases and renew ours now and then; claim work only when there is some.
+
+        An idle tick costs one indexed read: the runner shares the event loop with the API.
+        """
         now = time.time()
-        lease_until = now + self._settings.lease_s
+        if now >= self._next_sweep:
+            self._next_sweep = now + self._settings.lease_s / 3
+            await self._sweep_lapsed_leases(now)
+            if self._running:
+                async with self._db.write() as conn:
+                    await job_store.renew_leases(
+                        conn, self.worker_id, list(self._running), now + self._settings.lease_s
+                    )
+        free = self._settings.local_max_concurrency - len(self._running)
+        if free <= 0:
+            return
+        async with self._db.read() as conn:
+            if not await job_store.has_queued(conn):
+                return
+        async with self._db.write() as conn:
+            claimed = await job_store.claim_queued(
+                conn, self.worker_id, now + self._settings.lease_s, free
+            )
+        for job in claimed:
+            self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+
+    async def _sweep_lapsed_leases(self, now: float) -> None:
         async with self._db.write() as conn:
             exhausted = await job_store.release_expired_leases(
                 conn, now, self._settings.max_attempts
@@ -101,12 +127,6 @@ class JobRunner:
                     "The job was interrupted too many times and could not finish; "
                     "its charge has been refunded.",
                 )
-        async with self._db.write() as conn:
-            await job_store.renew_leases(conn, self.worker_id, list(self._running), lease_until)
-            free = self._settings.local_max_concurrency - len(self._running)
-            claimed = await job_store.claim_queued(conn, self.worker_id, lease_until, free)
-        for job in claimed:
-            self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
 
     async def _run(self, job: JobRecord) -> None:
         try:

@@ -51,6 +51,8 @@ class Database:
     async def upgrade(self) -> None:
         """Apply Alembic migrations up to head on this database."""
         async with self.engine.connect() as conn:
+            if self.is_sqlite:  # one transaction, so a failed migration leaves nothing half-done
+                conn = await conn.execution_options(**{_IMMEDIATE: True})
             await conn.run_sync(_upgrade)
             await conn.commit()
 
@@ -82,8 +84,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     def on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Reads run in autocommit (each statement its own snapshot): an explicit BEGIN would
+        # cost extra round trips to the driver thread on the hottest path, the status poll.
+        if conn.get_execution_options().get(_IMMEDIATE, False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     event.listen(engine.sync_engine, "connect", on_connect)
     event.listen(engine.sync_engine, "begin", on_begin)

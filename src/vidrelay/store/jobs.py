@@ -214,6 +214,13 @@ async def mark_deleted(conn: AsyncConnection, job_id: str, tenant_id: str) -> bo
     return result.rowcount == 1
 
 
+async def has_queued(conn: AsyncConnection) -> bool:
+    found = await conn.scalar(
+        select(jobs.c.id).where(jobs.c.status == JobStatus.QUEUED.value).limit(1)
+    )
+    return found is not None
+
+
 async def claim_queued(
     conn: AsyncConnection, worker: str, lease_until: float, limit: int
 ) -> list[JobRecord]:
