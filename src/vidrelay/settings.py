@@ -22,6 +22,14 @@ class Settings(BaseSettings):
     api_key: str | None = None
     """The key `vidrelay generate` sends."""
 
+    redis_url: str | None = None
+    """Shared storage for rate limits across replicas (e.g. `redis://127.0.0.1:6379/0`)."""
+    admin_token: str | None = None
+    """Bearer token for `/admin/*`; the admin API is off while unset."""
+    billing: bool = True
+    """Charge for jobs. Off only for measuring what billing costs (bench/accept.py)."""
+    engine: bool = True
+    """Run the job runner in this process (off for an API-only replica or a benchmark)."""
     render_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
     local_max_concurrency: int = 4
     """Jobs the built-in renderer runs at once; the rest wait in the queue."""

@@ -20,7 +20,6 @@ from sqlalchemy import select, update
 from tests.conftest import make_settings
 from vidrelay.domain.catalog import DEFAULT_CATALOG, normalise_request
 from vidrelay.domain.jobs import JobStatus, new_video_id
-from vidrelay.domain.pricing import price_micros
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
 from vidrelay.media.storage import LocalMediaStore
@@ -40,6 +39,7 @@ class Stack:
     media: LocalMediaStore
     settings: Settings
     tenant_id: str
+    key_id: str
 
 
 @pytest_asyncio.fixture
@@ -50,8 +50,9 @@ async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
     async with db.write() as conn:
         tenant = await accounts.ensure_tenant(conn, "alice")
         await accounts.top_up(conn, tenant.id, 10_000_000, "test")
+        key_id, _key = await accounts.create_key(conn, tenant.id)
     try:
-        yield Stack(db, LocalMediaStore(settings.media_dir), settings, tenant.id)
+        yield Stack(db, LocalMediaStore(settings.media_dir), settings, tenant.id, key_id)
     finally:
         await db.dispose()
 
@@ -59,19 +60,17 @@ async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
 async def accept(stack: Stack, seconds: str = "4") -> str:
     request = normalise_request(DEFAULT_CATALOG, prompt="a lighthouse at dusk", seconds=seconds)
     job_id = new_video_id()
-    async with stack.db.write() as conn:
-        await job_store.accept_job(
-            conn,
-            job_store.NewJob(
-                id=job_id,
-                tenant_id=stack.tenant_id,
-                key_id="key_test",
-                request=request,
-                price_micros=price_micros(request),
-                callback_url=None,
-                has_reference=False,
-            ),
-        )
+    await job_store.accept_job(
+        stack.db,
+        job_store.NewJob(
+            id=job_id,
+            tenant_id=stack.tenant_id,
+            key_id=stack.key_id,
+            request=request,
+            callback_url=None,
+            has_reference=False,
+        ),
+    )
     return job_id
 
 

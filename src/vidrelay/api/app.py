@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
+from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.signed_urls import UrlSigner
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.api.videos import router as videos_router
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         media = LocalMediaStore(settings.media_dir)
         runner: JobRunner | None = None
         channels: ChannelRegistry | None = None
-        if run_engine:
+        if run_engine and settings.engine:
             pool = RenderPool(settings.render_workers)
             channels = ChannelRegistry([LocalUpstream(pool, settings.data_dir / "render-work")])
             runner = JobRunner(db, media, channels, settings)
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             signer=UrlSigner(str(secret)),
             runner=runner,
             status_cache=StatusCache(settings.status_cache_s),
+            rate_limiter=RequestRateLimiter(settings.redis_url),
         )
         try:
             yield

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.signed_urls import UrlSigner
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.domain.catalog import Catalog
@@ -24,6 +25,7 @@ class AppContext:
     signer: UrlSigner
     runner: JobRunner | None
     status_cache: StatusCache
+    rate_limiter: RequestRateLimiter
 
 
 async def get_context(request: Request) -> AppContext:

@@ -28,7 +28,9 @@ def error_response(
 
 
 def render_domain_error(error: VidrelayError) -> JSONResponse:
-    headers = {"www-authenticate": "Bearer"} if error.status_code == 401 else None
+    headers = error.response_headers()
+    if error.status_code == 401:
+        headers["www-authenticate"] = "Bearer"
     return error_response(
         error.status_code,
         error.message,

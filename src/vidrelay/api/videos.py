@@ -15,9 +15,9 @@ from vidrelay.api.create_request import read_create_form
 from vidrelay.api.video_object import video_object
 from vidrelay.domain.catalog import normalise_request
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
 from vidrelay.domain.keys import hash_api_key
-from vidrelay.domain.pricing import price_micros
 from vidrelay.media.reference_images import check_reference_image, load_image_url
 from vidrelay.media.storage import MEDIA_TYPES
 from vidrelay.store import jobs as job_store
@@ -70,6 +70,8 @@ def _render(
 async def create_video(
     request: Request, principal: Authenticated, context: Context
 ) -> JSONResponse:
+    rate_headers = await context.rate_limiter.hit(principal)
+    idempotency_key = _idempotency_key(request)
     form = await read_create_form(request)
     normalised = normalise_request(
         context.catalog,
@@ -105,19 +107,39 @@ async def create_video(
         tenant_id=principal.tenant_id,
         key_id=principal.key_id,
         request=normalised,
-        price_micros=price_micros(normalised),
         callback_url=callback_url,
         has_reference=reference is not None,
+        multiplier_ppm=principal.multiplier_ppm,
+        key_limits=principal.key_limits,
+        tenant_limits=principal.tenant_limits,
+        idempotency_key=idempotency_key,
+        request_hash=request_fingerprint(normalised, callback_url, reference),
+        charge=context.settings.billing,
     )
     try:
-        async with context.db.write() as conn:
-            job = await job_store.accept_job(conn, new_job)
+        accepted = await job_store.accept_job(context.db, new_job)
     except BaseException:
         context.media.delete_job_media(job_id)
         raise
-    if context.runner:
+    if accepted.replayed:
+        context.media.delete_job_media(job_id)
+        rate_headers["idempotent-replayed"] = "true"
+    elif context.runner:
         context.runner.wake()
-    return JSONResponse(_render(request, context, job, principal))
+    body = _render(request, context, accepted.job, principal)
+    return JSONResponse(body, headers=rate_headers)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise InvalidRequest(
+            "The Idempotency-Key header must be 1 to 255 characters.",
+            param="Idempotency-Key",
+        )
+    return key
 
 
 @router.get("/videos")

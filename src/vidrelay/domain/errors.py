@@ -17,6 +17,10 @@ class VidrelayError(Exception):
         self.param = param
         self.code = code if code is not None else self.default_code
 
+    def response_headers(self) -> dict[str, str]:
+        """Protocol-level hints that go with the error (e.g. when to retry)."""
+        return {}
+
 
 class InvalidRequest(VidrelayError):
     default_code = "invalid_value"
@@ -57,3 +61,27 @@ class PayloadTooLarge(VidrelayError):
 class UnsupportedMediaType(VidrelayError):
     status_code = 415
     default_code = "unsupported_media_type"
+
+
+class RateLimited(VidrelayError):
+    """Too many requests or jobs in flight; `retry_after_s` says when trying again can help."""
+
+    status_code = 429
+    error_type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.headers = headers or {}
+
+    def response_headers(self) -> dict[str, str]:
+        if self.retry_after_s is None:
+            return dict(self.headers)
+        return {**self.headers, "retry-after": str(self.retry_after_s)}

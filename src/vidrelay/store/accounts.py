@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.errors import InvalidRequest, NotFound
 from vidrelay.domain.jobs import StatusStyle
 from vidrelay.domain.keys import hash_api_key, key_hint, new_api_key, new_key_id, new_tenant_id
-from vidrelay.store.tables import api_keys, jobs, ledger_entries, tenants
+from vidrelay.domain.limits import Limits
+from vidrelay.store.tables import api_keys, jobs, ledger_entries, tenant_groups, tenants
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,9 @@ class Principal:
     tenant_id: str
     key_id: str
     status_style: StatusStyle | None
+    key_limits: Limits = field(default_factory=Limits)
+    tenant_limits: Limits = field(default_factory=Limits)
+    multiplier_ppm: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -63,27 +69,71 @@ async def ensure_tenant(conn: AsyncConnection, name: str) -> Tenant:
     return tenant
 
 
-async def top_up(conn: AsyncConnection, tenant_id: str, micros: int, note: str) -> None:
+async def top_up(
+    conn: AsyncConnection, tenant_id: str, micros: int, note: str, actor: str = "cli"
+) -> None:
     if micros <= 0:
-        raise InvalidRequest("a top-up must be a positive amount", param="balance")
+        raise InvalidRequest("a top-up must be a positive amount", param="amount_usd")
+    await _credit(conn, tenant_id, micros, kind="top_up", note=note, actor=actor)
+
+
+async def adjust(conn: AsyncConnection, tenant_id: str, micros: int, note: str, actor: str) -> None:
+    """A signed correction by the operator; it may not take the balance below zero."""
+    if micros == 0:
+        raise InvalidRequest("an adjustment must be non-zero", param="amount_usd")
+    if not note.strip():
+        raise InvalidRequest("an adjustment needs a reason", param="note")
+    result = await conn.execute(
+        update(tenants)
+        .where(tenants.c.id == tenant_id, tenants.c.balance_micros + micros >= 0)
+        .values(balance_micros=tenants.c.balance_micros + micros)
+    )
+    if result.rowcount != 1:
+        raise InvalidRequest("the adjustment would make the balance negative", param="amount_usd")
+    await _insert_ledger(conn, tenant_id, "adjustment", micros, note=note, actor=actor)
+
+
+async def _credit(
+    conn: AsyncConnection, tenant_id: str, micros: int, *, kind: str, note: str, actor: str
+) -> None:
     await conn.execute(
         update(tenants)
         .where(tenants.c.id == tenant_id)
         .values(balance_micros=tenants.c.balance_micros + micros)
     )
+    await _insert_ledger(conn, tenant_id, kind, micros, note=note, actor=actor)
+
+
+async def _insert_ledger(
+    conn: AsyncConnection,
+    tenant_id: str,
+    kind: str,
+    micros: int,
+    *,
+    note: str,
+    actor: str,
+    job_id: str | None = None,
+) -> None:
     await conn.execute(
         insert(ledger_entries).values(
             tenant_id=tenant_id,
-            kind="top_up",
+            kind=kind,
             amount_micros=micros,
+            job_id=job_id,
             note=note,
+            actor=actor,
             created_at=int(time.time()),
         )
     )
 
 
 async def create_key(
-    conn: AsyncConnection, tenant_id: str, status_style: StatusStyle | None = None
+    conn: AsyncConnection,
+    tenant_id: str,
+    status_style: StatusStyle | None = None,
+    *,
+    limits: Limits | None = None,
+    spend_limit_micros: int | None = None,
 ) -> tuple[str, str]:
     """Create a key; returns (key id, the key in clear). The clear key is never stored."""
     key = new_api_key()
@@ -96,6 +146,10 @@ async def create_key(
             hint=key_hint(key),
             status_style=status_style.value if status_style else None,
             created_at=int(time.time()),
+            rpm=limits.rpm if limits else None,
+            max_in_flight=limits.max_in_flight if limits else None,
+            spend_limit_micros=spend_limit_micros,
+            spent_micros=0,
         )
     )
     return key_id, key
@@ -136,15 +190,31 @@ async def revoke_key(conn: AsyncConnection, key_or_id: str) -> str:
 async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
     row = (
         await conn.execute(
-            select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.status_style).where(
-                api_keys.c.key_hash == hash_api_key(key), api_keys.c.revoked_at.is_(None)
+            select(
+                api_keys.c.tenant_id,
+                api_keys.c.id,
+                api_keys.c.status_style,
+                api_keys.c.rpm,
+                api_keys.c.max_in_flight,
+                tenants.c.rpm.label("tenant_rpm"),
+                tenants.c.max_in_flight.label("tenant_max_in_flight"),
+                func.coalesce(tenant_groups.c.multiplier_ppm, 1_000_000).label("multiplier"),
             )
+            .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+            .outerjoin(tenant_groups, tenant_groups.c.name == tenants.c.group_name)
+            .where(api_keys.c.key_hash == hash_api_key(key), api_keys.c.revoked_at.is_(None))
         )
     ).first()
     if row is None:
         return None
-    style = StatusStyle(row.status_style) if row.status_style else None
-    return Principal(tenant_id=row.tenant_id, key_id=row.id, status_style=style)
+    return Principal(
+        tenant_id=row.tenant_id,
+        key_id=row.id,
+        status_style=StatusStyle(row.status_style) if row.status_style else None,
+        key_limits=Limits(row.rpm, row.max_in_flight),
+        tenant_limits=Limits(row.tenant_rpm, row.tenant_max_in_flight),
+        multiplier_ppm=int(row.multiplier),
+    )
 
 
 async def tenant_balance(conn: AsyncConnection, tenant_id: str) -> int:
@@ -167,3 +237,163 @@ async def count_jobs(conn: AsyncConnection, tenant_id: str) -> int:
         select(func.count()).select_from(jobs).where(jobs.c.tenant_id == tenant_id)
     )
     return int(value or 0)
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    id: str
+    name: str
+    group: str
+    balance_micros: int
+    jobs: int
+    rpm: int | None
+    max_in_flight: int | None
+    created_at: int
+
+
+def _tenant_summaries() -> Select[Any]:
+    job_counts = (
+        select(jobs.c.tenant_id, func.count().label("jobs")).group_by(jobs.c.tenant_id).subquery()
+    )
+    return (
+        select(
+            tenants.c.id,
+            tenants.c.name,
+            tenants.c.group_name,
+            tenants.c.balance_micros,
+            func.coalesce(job_counts.c.jobs, 0).label("jobs"),
+            tenants.c.rpm,
+            tenants.c.max_in_flight,
+            tenants.c.created_at,
+        )
+        .outerjoin(job_counts, job_counts.c.tenant_id == tenants.c.id)
+        .order_by(tenants.c.name)
+    )
+
+
+def _summary(row: Row[Any]) -> TenantSummary:
+    return TenantSummary(
+        id=row.id,
+        name=row.name,
+        group=row.group_name,
+        balance_micros=int(row.balance_micros),
+        jobs=int(row.jobs),
+        rpm=row.rpm,
+        max_in_flight=row.max_in_flight,
+        created_at=int(row.created_at),
+    )
+
+
+async def tenant_summary(conn: AsyncConnection, name: str) -> TenantSummary:
+    row = (await conn.execute(_tenant_summaries().where(tenants.c.name == name))).first()
+    if row is None:
+        raise NotFound(f"No tenant named {name!r}.", param="tenant")
+    return _summary(row)
+
+
+async def list_tenants(conn: AsyncConnection) -> list[TenantSummary]:
+    return [_summary(row) for row in await conn.execute(_tenant_summaries())]
+
+
+async def set_tenant_options(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    group: str | None = None,
+    limits: Limits | None = None,
+) -> None:
+    values: dict[str, Any] = {}
+    if group is not None:
+        exists = await conn.scalar(
+            select(tenant_groups.c.name).where(tenant_groups.c.name == group)
+        )
+        if exists is None:
+            raise InvalidRequest(f"No tenant group named {group!r}.", param="group")
+        values["group_name"] = group
+    if limits is not None:
+        values.update(rpm=limits.rpm, max_in_flight=limits.max_in_flight)
+    if values:
+        await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(**values))
+
+
+async def set_group(conn: AsyncConnection, name: str, multiplier_ppm: int) -> None:
+    updated = await conn.execute(
+        update(tenant_groups)
+        .where(tenant_groups.c.name == name)
+        .values(multiplier_ppm=multiplier_ppm)
+    )
+    if updated.rowcount == 0:
+        await conn.execute(
+            insert(tenant_groups).values(
+                name=name, multiplier_ppm=multiplier_ppm, created_at=int(time.time())
+            )
+        )
+
+
+async def list_groups(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(select(tenant_groups.c.name, tenant_groups.c.multiplier_ppm))
+    return {row.name: int(row.multiplier_ppm) for row in rows}
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    tenant: str
+    kind: str
+    amount_micros: int
+    job_id: str | None
+    note: str | None
+    actor: str | None
+    created_at: int
+
+
+async def list_ledger(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str | None = None,
+    kind: str | None = None,
+    job_id: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[LedgerEntry]:
+    """Newest first; page with `before_id` (the last id of the previous page)."""
+    query = select(
+        ledger_entries.c.id,
+        tenants.c.name,
+        ledger_entries.c.kind,
+        ledger_entries.c.amount_micros,
+        ledger_entries.c.job_id,
+        ledger_entries.c.note,
+        ledger_entries.c.actor,
+        ledger_entries.c.created_at,
+    ).join(tenants, tenants.c.id == ledger_entries.c.tenant_id)
+    conditions = {
+        ledger_entries.c.tenant_id: tenant_id,
+        ledger_entries.c.kind: kind,
+        ledger_entries.c.job_id: job_id,
+    }
+    for column, value in conditions.items():
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(ledger_entries.c.created_at >= since)
+    if until is not None:
+        query = query.where(ledger_entries.c.created_at < until)
+    if before_id is not None:
+        query = query.where(ledger_entries.c.id < before_id)
+    rows = await conn.execute(query.order_by(ledger_entries.c.id.desc()).limit(limit))
+    return [
+        LedgerEntry(
+            id=row.id,
+            tenant=row.name,
+            kind=row.kind,
+            amount_micros=int(row.amount_micros),
+            job_id=row.job_id,
+            note=row.note,
+            actor=row.actor,
+            created_at=int(row.created_at),
+        )
+        for row in rows
+    ]

@@ -4,18 +4,22 @@ worker or replica gets there first wins, and a charge is refunded at most once."
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.catalog import NormalisedRequest
-from vidrelay.domain.errors import InsufficientQuota
+from vidrelay.domain.errors import Conflict, InsufficientQuota, RateLimited
 from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus
-from vidrelay.domain.pricing import micros_to_usd
-from vidrelay.store.tables import jobs, ledger_entries, tenants
+from vidrelay.domain.limits import Limits
+from vidrelay.domain.pricing import PPM, quote, usd_text
+from vidrelay.store.database import Database
+from vidrelay.store.prices import price_rules_for
+from vidrelay.store.tables import api_keys, idempotency_keys, jobs, ledger_entries, tenants
 
 _JOB_COLUMNS = [
     jobs.c.id,
@@ -53,104 +57,186 @@ def _record(row: Row[Any]) -> JobRecord:
     return JobRecord(**values)
 
 
+IDEMPOTENCY_WINDOW_S = 24 * 3600
+
+
 @dataclass(frozen=True)
 class NewJob:
     id: str
     tenant_id: str
     key_id: str
     request: NormalisedRequest
-    price_micros: int
     callback_url: str | None
     has_reference: bool
+    multiplier_ppm: int = PPM
+    key_limits: Limits = field(default_factory=Limits)
+    tenant_limits: Limits = field(default_factory=Limits)
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    charge: bool = True
 
 
-async def accept_job(conn: AsyncConnection, job: NewJob) -> JobRecord:
-    """Charge the tenant and insert the job; call inside one writing transaction.
+@dataclass(frozen=True)
+class Accepted:
+    job: JobRecord
+    replayed: bool  # an earlier accept with the same idempotency key and request
 
-    The conditional UPDATE is the whole concurrency story: two racing accepts cannot both
-    spend the same money, on SQLite or PostgreSQL.
+
+async def accept_job(db: Database, job: NewJob) -> Accepted:
+    """Check, charge and insert the job in ONE transaction.
+
+    Concurrency: the conditional UPDATE of the tenant's balance both spends the money and locks
+    the tenant's row, so racing accepts of one tenant are serialised from there on (PostgreSQL);
+    SQLite writers are serialised by `BEGIN IMMEDIATE`. In-flight counts and the key's spending
+    limit are therefore exact. Two requests racing on one new idempotency key collide on its
+    primary key; the loser retries once and finds the winner's job.
     """
+    for attempt in (1, 2):
+        try:
+            async with db.write() as conn:
+                return await _accept(conn, job)
+        except IntegrityError:
+            if attempt == 2 or job.idempotency_key is None:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
     now = time.time()
+    if job.idempotency_key is not None:
+        replayed = await _claim_idempotency_key(conn, job, now)
+        if replayed is not None:
+            return Accepted(replayed, replayed=True)
+    request = job.request
+    price = 0
+    if job.charge:
+        price = quote(await price_rules_for(conn, request.model), request, job.multiplier_ppm)
     charged = await conn.execute(
         update(tenants)
-        .where(tenants.c.id == job.tenant_id, tenants.c.balance_micros >= job.price_micros)
-        .values(balance_micros=tenants.c.balance_micros - job.price_micros)
+        .where(tenants.c.id == job.tenant_id, tenants.c.balance_micros >= price)
+        .values(balance_micros=tenants.c.balance_micros - price)
     )
     if charged.rowcount != 1:
         raise InsufficientQuota(
-            f"Your balance cannot pay for this video (${micros_to_usd(job.price_micros)} "
-            f"for {job.request.seconds} s of {job.request.model}); top up and try again."
+            f"Your balance cannot pay for this video (${usd_text(price)} for "
+            f"{request.seconds} s of {request.model}); top up and try again."
         )
-    await conn.execute(
-        insert(ledger_entries).values(
-            tenant_id=job.tenant_id,
-            kind="charge",
-            amount_micros=-job.price_micros,
-            job_id=job.id,
-            note=f"{job.request.model} {job.request.seconds}s {job.request.size}",
-            created_at=int(now),
+    await _check_in_flight(conn, jobs.c.key_id == job.key_id, job.key_limits, "this key")
+    await _check_in_flight(conn, jobs.c.tenant_id == job.tenant_id, job.tenant_limits, "you")
+    if price:
+        within_limit = await conn.execute(
+            update(api_keys)
+            .where(
+                api_keys.c.id == job.key_id,
+                or_(
+                    api_keys.c.spend_limit_micros.is_(None),
+                    api_keys.c.spent_micros + price <= api_keys.c.spend_limit_micros,
+                ),
+            )
+            .values(spent_micros=api_keys.c.spent_micros + price)
         )
-    )
-    request = job.request
-    await conn.execute(
-        insert(jobs).values(
-            id=job.id,
-            created_ts=now,
-            tenant_id=job.tenant_id,
-            key_id=job.key_id,
-            model=request.model,
-            route_class=request.route_class.value,
-            seconds=request.seconds,
-            size=request.size,
-            prompt=request.prompt,
-            character_url=request.character_url,
-            character_timestamps=(
-                str(request.character_timestamps) if request.character_timestamps else None
-            ),
-            callback_url=job.callback_url,
-            has_reference=int(job.has_reference),
-            price_micros=job.price_micros,
-            status=JobStatus.QUEUED.value,
-            progress=0,
-            created_at=int(now),
-            attempts=0,
+        if within_limit.rowcount != 1:
+            raise InsufficientQuota(
+                f"This key has reached its spending limit (this video costs ${usd_text(price)})."
+            )
+        await conn.execute(
+            insert(ledger_entries).values(
+                tenant_id=job.tenant_id,
+                kind="charge",
+                amount_micros=-price,
+                job_id=job.id,
+                note=f"{request.model} {request.seconds}s {request.size}",
+                actor=job.key_id,
+                created_at=int(now),
+            )
         )
-    )
-    return JobRecord(
-        id=job.id,
-        tenant_id=job.tenant_id,
-        key_id=job.key_id,
-        model=request.model,
-        route_class=request.route_class.value,
-        seconds=request.seconds,
-        size=request.size,
-        prompt=request.prompt,
-        character_url=request.character_url,
-        character_timestamps=(
+    values = {
+        "id": job.id,
+        "tenant_id": job.tenant_id,
+        "key_id": job.key_id,
+        "model": request.model,
+        "route_class": request.route_class.value,
+        "seconds": request.seconds,
+        "size": request.size,
+        "prompt": request.prompt,
+        "character_url": request.character_url,
+        "character_timestamps": (
             str(request.character_timestamps) if request.character_timestamps else None
         ),
-        callback_url=job.callback_url,
-        has_reference=job.has_reference,
-        price_micros=job.price_micros,
-        status=JobStatus.QUEUED,
-        progress=0,
-        error_code=None,
-        error_message=None,
-        created_at=int(now),
-        completed_at=None,
-        expires_at=None,
-        channel=None,
-        upstream_job_id=None,
-        attempts=0,
-        remixed_from_video_id=None,
+        "callback_url": job.callback_url,
+        "has_reference": int(job.has_reference),
+        "price_micros": price,
+        "status": JobStatus.QUEUED.value,
+        "progress": 0,
+        "created_at": int(now),
+        "attempts": 0,
+    }
+    row = (
+        await conn.execute(insert(jobs).values(created_ts=now, **values).returning(*_JOB_COLUMNS))
+    ).one()
+    return Accepted(_record(row), replayed=False)
+
+
+async def _claim_idempotency_key(
+    conn: AsyncConnection, job: NewJob, now: float
+) -> JobRecord | None:
+    """The job an earlier identical request created, or None after reserving the key."""
+    key_match = (
+        idempotency_keys.c.tenant_id == job.tenant_id,
+        idempotency_keys.c.idempotency_key == job.idempotency_key,
     )
+    earlier = (await conn.execute(select(idempotency_keys).where(*key_match))).first()
+    if earlier is not None and earlier.created_at >= now - IDEMPOTENCY_WINDOW_S:
+        if earlier.request_hash != job.request_hash:
+            raise Conflict(
+                "This Idempotency-Key was already used with a different request; use a new "
+                "key for a new request.",
+                code="idempotency_key_reused",
+            )
+        first = await get_job(conn, earlier.job_id, include_deleted=True)
+        assert first is not None
+        return first
+    if earlier is not None:
+        await conn.execute(delete(idempotency_keys).where(*key_match))
+    await conn.execute(
+        insert(idempotency_keys).values(
+            tenant_id=job.tenant_id,
+            idempotency_key=job.idempotency_key,
+            request_hash=job.request_hash or "",
+            job_id=job.id,
+            created_at=int(now),
+        )
+    )
+    return None
+
+
+async def _check_in_flight(
+    conn: AsyncConnection, owner: ColumnElement[bool], limits: Limits, whom: str
+) -> None:
+    if limits.max_in_flight is None:
+        return
+    in_flight = await conn.scalar(
+        select(func.count()).select_from(jobs).where(owner, jobs.c.status.in_(_UNFINISHED_VALUES))
+    )
+    if int(in_flight or 0) >= limits.max_in_flight:
+        raise RateLimited(
+            f"Too many videos in flight: {whom} may have {limits.max_in_flight} queued or in "
+            "progress at once. Retry when one finishes.",
+            retry_after_s=5,
+        )
 
 
 async def get_job(
-    conn: AsyncConnection, job_id: str, tenant_id: str | None = None
+    conn: AsyncConnection,
+    job_id: str,
+    tenant_id: str | None = None,
+    *,
+    include_deleted: bool = False,
 ) -> JobRecord | None:
     """A live (not deleted) job; with `tenant_id`, only that tenant's."""
-    query = select(*_JOB_COLUMNS).where(jobs.c.id == job_id, jobs.c.deleted_at.is_(None))
+    query = select(*_JOB_COLUMNS).where(jobs.c.id == job_id)
+    if not include_deleted:
+        query = query.where(jobs.c.deleted_at.is_(None))
     if tenant_id is not None:
         query = query.where(jobs.c.tenant_id == tenant_id)
     row = (await conn.execute(query)).first()
@@ -334,7 +420,7 @@ async def fail_and_refund(
             lease_owner=None,
             lease_expires_at=None,
         )
-        .returning(jobs.c.tenant_id, jobs.c.price_micros)
+        .returning(jobs.c.tenant_id, jobs.c.key_id, jobs.c.price_micros)
     )
     row = result.first()
     if row is None:
@@ -346,12 +432,18 @@ async def fail_and_refund(
             .values(balance_micros=tenants.c.balance_micros + row.price_micros)
         )
         await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == row.key_id)
+            .values(spent_micros=api_keys.c.spent_micros - row.price_micros)
+        )
+        await conn.execute(
             insert(ledger_entries).values(
                 tenant_id=row.tenant_id,
                 kind="refund",
                 amount_micros=row.price_micros,
                 job_id=job_id,
                 note=f"refund: {code}",
+                actor="system",
                 created_at=int(time.time()),
             )
         )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -23,6 +24,17 @@ tenants = Table(
     Column("id", String(40), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("balance_micros", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("group_name", String(80), nullable=False, default="default"),
+    Column("rpm", Integer, nullable=True),
+    Column("max_in_flight", Integer, nullable=True),
+)
+
+tenant_groups = Table(
+    "tenant_groups",
+    metadata,
+    Column("name", String(80), primary_key=True),
+    Column("multiplier_ppm", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -36,6 +48,10 @@ api_keys = Table(
     Column("status_style", String(20), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    Column("rpm", Integer, nullable=True),
+    Column("max_in_flight", Integer, nullable=True),
+    Column("spend_limit_micros", BigInteger, nullable=True),
+    Column("spent_micros", BigInteger, nullable=False, default=0),
 )
 
 ledger_entries = Table(
@@ -43,11 +59,12 @@ ledger_entries = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
-    Column("kind", String(20), nullable=False),  # top_up | charge | refund
+    Column("kind", String(20), nullable=False),  # top_up | charge | refund | adjustment
     Column("amount_micros", BigInteger, nullable=False),  # signed: charges are negative
     Column("job_id", String(60), nullable=True),
     Column("note", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("actor", String(120), nullable=True),  # who: cli, admin, system, a key id
     Index("ix_ledger_tenant", "tenant_id", "id"),
     # The database itself refuses a second charge or refund for one job.
     Index("ux_ledger_job_kind", "job_id", "kind", unique=True),
@@ -85,8 +102,34 @@ jobs = Table(
     Column("lease_owner", String(60), nullable=True),
     Column("lease_expires_at", Float, nullable=True),
     Column("remixed_from_video_id", String(60), nullable=True),
+    Column("cost_micros", BigInteger, nullable=True),  # what the upstream charged us
     Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
     Index("ix_jobs_status", "status"),
+    Index("ix_jobs_key_status", "key_id", "status"),
+    Index("ix_jobs_tenant_status", "tenant_id", "status"),
+)
+
+price_rules = Table(
+    "price_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(80), nullable=False),
+    Column("route_class", String(20), nullable=False),  # "" = any
+    Column("size_class", String(20), nullable=False),  # "" = any
+    Column("per_second_micros", BigInteger, nullable=True),
+    Column("per_request_micros", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("model", "route_class", "size_class", name="uq_price_rule"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("job_id", String(60), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 instance_secrets = Table(

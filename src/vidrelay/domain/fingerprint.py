@@ -1,0 +1,28 @@
+"""What makes two create requests "the same request" for an Idempotency-Key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from vidrelay.domain.catalog import NormalisedRequest
+
+
+def request_fingerprint(
+    request: NormalisedRequest, callback_url: str | None, reference: bytes | None
+) -> str:
+    """SHA-256 over the normalised request: `seconds=8` and `seconds="8"` are the same."""
+    canonical = {
+        "model": request.model,
+        "route_class": request.route_class.value,
+        "seconds": request.seconds,
+        "size": request.size,
+        "prompt": request.prompt,
+        "character_url": request.character_url,
+        "character_timestamps": (
+            str(request.character_timestamps) if request.character_timestamps else None
+        ),
+        "callback_url": callback_url,
+        "reference_sha256": hashlib.sha256(reference).hexdigest() if reference else None,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
