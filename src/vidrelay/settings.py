@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     api_key: str | None = None
     """The key `vidrelay generate` sends."""
 
+    config: Path | None = None
+    """The operator's `vidrelay.toml` (prices and groups), applied at start."""
     redis_url: str | None = None
     """Shared storage for rate limits across replicas (e.g. `redis://127.0.0.1:6379/0`)."""
     admin_token: str | None = None

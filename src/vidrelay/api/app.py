@@ -16,6 +16,7 @@ from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.signed_urls import UrlSigner
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.api.videos import router as videos_router
+from vidrelay.config_file import apply_config, load_config
 from vidrelay.domain.catalog import DEFAULT_CATALOG
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
@@ -35,6 +36,8 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         await db.upgrade()
+        if settings.config is not None:
+            await apply_config(db, load_config(settings.config))
         async with db.read() as conn:
             secret = await conn.scalar(
                 select(instance_secrets.c.value).where(instance_secrets.c.name == "url_signing")

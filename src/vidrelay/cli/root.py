@@ -1,55 +1,34 @@
-"""`vidrelay`: serve the API, manage keys, run migrations, and generate a video from a shell."""
+"""`vidrelay`: serve the API, run migrations, and generate a video from a shell; the other
+command groups live beside this file."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from sqlalchemy.engine import make_url
 
-from vidrelay.domain.errors import VidrelayError
-from vidrelay.domain.jobs import StatusStyle
-from vidrelay.domain.pricing import micros_to_usd, usd_to_micros
-from vidrelay.settings import Settings, load_settings
-from vidrelay.store import accounts
+from vidrelay.cli.common import err, with_database
+from vidrelay.cli.keys import keys_app
+from vidrelay.cli.prices import groups_app, prices_app
+from vidrelay.cli.tenants import ledger, tenants_app
+from vidrelay.settings import load_settings
 from vidrelay.store.database import Database
 
 app = typer.Typer(
     help="vidrelay: the OpenAI Videos API in front of many upstreams.", no_args_is_help=True
 )
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(prices_app, name="prices")
+app.add_typer(groups_app, name="groups")
 app.add_typer(db_app, name="db")
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def run() -> T:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url)
-        try:
-            await db.upgrade()
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(run())
-    except VidrelayError as error:
-        err.print(f"[red]error:[/red] {error.message}")
-        raise typer.Exit(1) from error
+app.command("ledger")(ledger)
 
 
 @app.command()
@@ -73,76 +52,8 @@ def db_upgrade() -> None:
         return None
 
     settings = load_settings()
-    _with_database(settings, noop)
+    with_database(noop, settings)
     typer.echo(f"database is up to date ({_redacted(settings.resolved_database_url)})")
-
-
-def _parse_usd(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        micros = usd_to_micros(Decimal(value))
-    except (InvalidOperation, ValueError) as error:
-        raise typer.BadParameter(f"{value!r} is not an amount in USD") from error
-    if micros < 0:
-        raise typer.BadParameter("the balance cannot be negative")
-    return micros
-
-
-@keys_app.command("create")
-def keys_create(
-    tenant: Annotated[str, typer.Option(help="Tenant name; created if it does not exist.")],
-    balance: Annotated[
-        str | None,
-        typer.Option(help="USD to credit to the tenant (a ledger top-up)."),
-    ] = None,
-    status_style: Annotated[
-        StatusStyle | None,
-        typer.Option(help="Status vocabulary for this key (default: negotiated per request)."),
-    ] = None,
-) -> None:
-    """Create an API key. The last line printed is the key alone (shown once, stored hashed)."""
-    micros = _parse_usd(balance)
-
-    async def work(db: Database) -> tuple[str, str, int]:
-        async with db.write() as conn:
-            found = await accounts.ensure_tenant(conn, tenant)
-            if micros:
-                await accounts.top_up(conn, found.id, micros, "keys create --balance")
-            key_id, key = await accounts.create_key(conn, found.id, status_style)
-            return key_id, key, await accounts.tenant_balance(conn, found.id)
-
-    key_id, key, tenant_balance = _with_database(load_settings(), work)
-    typer.echo(f"tenant {tenant}: balance ${micros_to_usd(tenant_balance)}")
-    typer.echo(f"key id {key_id} (store the key now: it is shown only once)")
-    typer.echo(key)
-
-
-@keys_app.command("list")
-def keys_list() -> None:
-    """List keys (never the keys themselves: a hint of each)."""
-
-    async def work(db: Database) -> list[accounts.KeyInfo]:
-        async with db.read() as conn:
-            return await accounts.list_keys(conn)
-
-    table = Table("id", "tenant", "key", "created", "revoked")
-    for key in _with_database(load_settings(), work):
-        table.add_row(
-            key.id, key.tenant_name, key.hint, _when(key.created_at), _when(key.revoked_at)
-        )
-    Console().print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_or_id: Annotated[str, typer.Argument(help="The key, or its key id.")]) -> None:
-    """Revoke a key: requests with it get 401 from now on."""
-
-    async def work(db: Database) -> str:
-        async with db.write() as conn:
-            return await accounts.revoke_key(conn, key_or_id)
-
-    typer.echo(f"revoked {_with_database(load_settings(), work)}")
 
 
 @app.command()
@@ -233,17 +144,5 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def _when(timestamp: int | None) -> str:
-    if timestamp is None:
-        return ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
-
-
 def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

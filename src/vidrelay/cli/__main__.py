@@ -1,0 +1,3 @@
+from vidrelay.cli.root import app
+
+app()

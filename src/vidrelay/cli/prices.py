@@ -1,0 +1,98 @@
+"""`vidrelay prices` and `vidrelay groups`: what a video costs, and tenant-group multipliers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vidrelay.cli.common import parse_usd, with_database
+from vidrelay.domain.catalog import DEFAULT_CATALOG, RouteClass
+from vidrelay.domain.pricing import PPM, PriceRule, SizeClass, micros_to_usd, multiplier_to_ppm
+from vidrelay.store import accounts, prices
+from vidrelay.store.database import Database
+
+prices_app = typer.Typer(help="Price rules per model, route class and size class.")
+groups_app = typer.Typer(help="Tenant groups and their price multipliers.", no_args_is_help=True)
+
+
+@prices_app.command("list")
+def prices_list() -> None:
+    """The price rules in force (the most specific matching rule prices a request)."""
+
+    async def work(db: Database) -> tuple[list[PriceRule], dict[str, int]]:
+        async with db.read() as conn:
+            return await prices.price_rules_for(conn), await accounts.list_groups(conn)
+
+    rules, groups = with_database(work)
+    table = Table("model", "route class", "size class", "per second USD", "per request USD")
+    for rule in rules:
+        table.add_row(
+            rule.model,
+            rule.route_class.value if rule.route_class else "any",
+            rule.size_class.value if rule.size_class else "any",
+            _usd_or_blank(rule.per_second_micros),
+            _usd_or_blank(rule.per_request_micros),
+        )
+    console = Console()
+    console.print(table)
+    group_table = Table("group", "multiplier")
+    for name, ppm in sorted(groups.items()):
+        group_table.add_row(name, str(micros_to_usd(ppm)))
+    console.print(group_table)
+
+
+@prices_app.command("set")
+def prices_set(
+    model: str,
+    per_second: Annotated[str | None, typer.Option(help="USD per second of video.")] = None,
+    per_request: Annotated[str | None, typer.Option(help="USD per video, any length.")] = None,
+    route_class: Annotated[RouteClass | None, typer.Option(help="Default: any.")] = None,
+    size_class: Annotated[
+        SizeClass | None, typer.Option(help="standard (720p) or high (1792 px). Default: any.")
+    ] = None,
+) -> None:
+    """Set the price of a model (for one route class or size class, or for all)."""
+    if model not in DEFAULT_CATALOG.models:
+        raise typer.BadParameter(f"unknown model; known: {', '.join(DEFAULT_CATALOG.models)}")
+    if (per_second is None) == (per_request is None):
+        raise typer.BadParameter("give exactly one of --per-second and --per-request")
+    rule = PriceRule(
+        model,
+        route_class,
+        size_class,
+        per_second_micros=parse_usd(per_second) if per_second is not None else None,
+        per_request_micros=parse_usd(per_request) if per_request is not None else None,
+    )
+
+    async def work(db: Database) -> None:
+        async with db.write() as conn:
+            await prices.set_price_rule(conn, rule)
+
+    with_database(work)
+    typer.echo("price set; jobs accepted from now on use it (accepted jobs keep their price)")
+
+
+@groups_app.command("set")
+def groups_set(
+    name: str,
+    multiplier: Annotated[str, typer.Argument(help="e.g. 0.8 for 20% off, 1.5 for +50%.")],
+) -> None:
+    """Create or change a tenant group's price multiplier."""
+    try:
+        ppm = multiplier_to_ppm(multiplier)
+    except (ValueError, ArithmeticError) as error:
+        raise typer.BadParameter(str(error)) from error
+
+    async def work(db: Database) -> None:
+        async with db.write() as conn:
+            await accounts.set_group(conn, name, ppm)
+
+    with_database(work)
+    typer.echo(f"group {name}: multiplier {ppm / PPM:g}")
+
+
+def _usd_or_blank(micros: int | None) -> str:
+    return "" if micros is None else str(micros_to_usd(micros))

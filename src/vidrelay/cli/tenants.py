@@ -1,0 +1,187 @@
+"""`vidrelay tenants` and `vidrelay ledger`: balances, top-ups, adjustments, limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vidrelay.cli.common import parse_usd, when, with_database
+from vidrelay.domain.limits import Limits
+from vidrelay.domain.pricing import micros_to_usd
+from vidrelay.store import accounts
+from vidrelay.store.database import Database
+
+tenants_app = typer.Typer(help="Tenants: balances, top-ups, limits.", no_args_is_help=True)
+LEDGER_KINDS = ("top_up", "charge", "refund", "adjustment")
+
+
+def tenant_json(tenant: accounts.TenantSummary) -> dict[str, Any]:
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "group": tenant.group,
+        "balance_usd": str(micros_to_usd(tenant.balance_micros)),
+        "jobs": tenant.jobs,
+        "rpm": tenant.rpm,
+        "max_in_flight": tenant.max_in_flight,
+        "created_at": tenant.created_at,
+    }
+
+
+@tenants_app.command("show")
+def tenants_show(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """A tenant's balance, group, limits and job count."""
+
+    async def work(db: Database) -> accounts.TenantSummary:
+        async with db.read() as conn:
+            return await accounts.tenant_summary(conn, name)
+
+    shown = tenant_json(with_database(work))
+    if as_json:
+        typer.echo(json.dumps(shown))
+        return
+    for field, value in shown.items():
+        typer.echo(f"{field:>14}: {'' if value is None else value}")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """Every tenant with its balance."""
+
+    async def work(db: Database) -> list[accounts.TenantSummary]:
+        async with db.read() as conn:
+            return await accounts.list_tenants(conn)
+
+    table = Table("name", "group", "balance USD", "jobs", "rpm", "in flight", "created")
+    for tenant in with_database(work):
+        table.add_row(
+            tenant.name,
+            tenant.group,
+            str(micros_to_usd(tenant.balance_micros)),
+            str(tenant.jobs),
+            str(tenant.rpm or ""),
+            str(tenant.max_in_flight or ""),
+            when(tenant.created_at),
+        )
+    Console().print(table)
+
+
+@tenants_app.command("topup")
+def tenants_topup(
+    name: str,
+    usd: Annotated[str, typer.Argument(help="Amount in USD, e.g. 25 or 9.99.")],
+    note: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "top-up",
+) -> None:
+    """Credit a tenant's balance (a ledger top-up). Creates the tenant if needed."""
+    micros = parse_usd(usd)
+
+    async def work(db: Database) -> accounts.TenantSummary:
+        async with db.write() as conn:
+            tenant = await accounts.ensure_tenant(conn, name)
+            await accounts.top_up(conn, tenant.id, micros, note, actor="cli")
+            return await accounts.tenant_summary(conn, name)
+
+    tenant = with_database(work)
+    typer.echo(f"tenant {name}: balance ${micros_to_usd(tenant.balance_micros)}")
+
+
+@tenants_app.command("adjust")
+def tenants_adjust(
+    name: str,
+    usd: Annotated[str, typer.Argument(help="Signed amount in USD, e.g. -1.25.")],
+    note: Annotated[str, typer.Option(help="Why (required, kept in the ledger).")],
+) -> None:
+    """Correct a balance up or down (never below zero), with a reason."""
+    micros = parse_usd(usd, allow_negative=True)
+
+    async def work(db: Database) -> accounts.TenantSummary:
+        async with db.write() as conn:
+            tenant = await accounts.tenant_summary(conn, name)
+            await accounts.adjust(conn, tenant.id, micros, note, actor="cli")
+            return await accounts.tenant_summary(conn, name)
+
+    tenant = with_database(work)
+    typer.echo(f"tenant {name}: balance ${micros_to_usd(tenant.balance_micros)}")
+
+
+@tenants_app.command("set")
+def tenants_set(
+    name: str,
+    group: Annotated[str | None, typer.Option(help="Tenant group (price multiplier).")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Create requests per minute; 0 clears.")] = None,
+    max_in_flight: Annotated[
+        int | None, typer.Option(help="Jobs in flight at once; 0 clears.")
+    ] = None,
+) -> None:
+    """Set a tenant's group or limits."""
+
+    async def work(db: Database) -> accounts.TenantSummary:
+        async with db.write() as conn:
+            tenant = await accounts.tenant_summary(conn, name)
+            limits = None
+            if rpm is not None or max_in_flight is not None:
+                limits = Limits(
+                    rpm=tenant.rpm if rpm is None else (rpm or None),
+                    max_in_flight=(
+                        tenant.max_in_flight if max_in_flight is None else (max_in_flight or None)
+                    ),
+                )
+            await accounts.set_tenant_options(conn, tenant.id, group=group, limits=limits)
+            return await accounts.tenant_summary(conn, name)
+
+    typer.echo(json.dumps(tenant_json(with_database(work))))
+
+
+def ledger(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's entries.")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"One of: {', '.join(LEDGER_KINDS)}.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The ledger, newest first: every top-up, charge, refund and adjustment."""
+    if kind is not None and kind not in LEDGER_KINDS:
+        raise typer.BadParameter(f"kind must be one of {', '.join(LEDGER_KINDS)}")
+
+    async def work(db: Database) -> list[accounts.LedgerEntry]:
+        async with db.read() as conn:
+            tenant_id = (await accounts.tenant_summary(conn, tenant)).id if tenant else None
+            return await accounts.list_ledger(conn, tenant_id=tenant_id, kind=kind, limit=limit)
+
+    entries = with_database(work)
+    if as_json:
+        for entry in entries:
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": entry.id,
+                        "tenant": entry.tenant,
+                        "kind": entry.kind,
+                        "amount_usd": str(micros_to_usd(entry.amount_micros)),
+                        "job_id": entry.job_id,
+                        "note": entry.note,
+                        "actor": entry.actor,
+                        "created_at": entry.created_at,
+                    }
+                )
+            )
+        return
+    table = Table("id", "when", "tenant", "kind", "USD", "job", "actor", "note")
+    for entry in entries:
+        table.add_row(
+            str(entry.id),
+            when(entry.created_at),
+            entry.tenant,
+            entry.kind,
+            str(micros_to_usd(entry.amount_micros)),
+            entry.job_id or "",
+            entry.actor or "",
+            entry.note or "",
+        )
+    Console().print(table)
