@@ -29,7 +29,13 @@ from vidrelay.store import accounts
 from vidrelay.store import jobs as job_store
 from vidrelay.store.database import Database
 from vidrelay.store.tables import jobs, ledger_entries
-from vidrelay.upstreams.base import UpstreamError, UpstreamRequest, UpstreamState, UpstreamStatus
+from vidrelay.upstreams.base import (
+    UpstreamError,
+    UpstreamJobLost,
+    UpstreamRequest,
+    UpstreamState,
+    UpstreamStatus,
+)
 from vidrelay.upstreams.local import LocalUpstream
 
 
@@ -121,12 +127,21 @@ class RejectingUpstream:
         return None
 
 
+class ForgetfulUpstream(RejectingUpstream):
+    """Loses every job it is given (a renderer whose worker always dies)."""
+
+    async def poll(self, upstream_job_id: str) -> UpstreamStatus:
+        raise UpstreamJobLost()
+
+
 class UnreachableUpstream(RejectingUpstream):
     async def submit(self, request: UpstreamRequest) -> str:
         raise UpstreamError("The upstream is unreachable.", code="upstream_unavailable")
 
 
-@pytest.mark.parametrize("upstream", [RejectingUpstream(), UnreachableUpstream()])
+@pytest.mark.parametrize(
+    "upstream", [RejectingUpstream(), UnreachableUpstream(), ForgetfulUpstream()]
+)
 async def test_a_failed_job_is_marked_failed_and_refunded_once(
     stack: Stack, upstream: RejectingUpstream
 ) -> None:
@@ -140,7 +155,8 @@ async def test_a_failed_job_is_marked_failed_and_refunded_once(
         await runner.stop()
     async with stack.db.read() as conn:
         job = await job_store.get_job(conn, job_id)
-    assert job is not None and job.error_code in ("moderation_blocked", "upstream_unavailable")
+    assert job is not None
+    assert job.error_code in ("moderation_blocked", "upstream_unavailable", "upstream_job_lost")
     assert await money(stack, job_id) == (10_000_000, 10_000_000, ["charge", "refund"])
 
 

@@ -147,10 +147,14 @@ class JobRunner:
         if upstream_job_id is None:
             upstream_job_id = await self._submit(job, upstream)
         progress = job.progress
+        losses = 0
         while True:
             try:
                 status = await upstream.poll(upstream_job_id)
             except UpstreamJobLost:
+                losses += 1
+                if losses >= self._settings.max_attempts:  # a job that always loses its worker
+                    raise
                 upstream_job_id = await self._submit(job, upstream)
                 continue
             if status.state is UpstreamState.COMPLETED:

@@ -10,6 +10,11 @@ value, never a torn one), at most ten times a second. A file was chosen over a
 `multiprocessing.Manager` queue or value because it needs no extra server process, works with any
 executor (a `ProcessPoolExecutor` here, something else later), and has no shared state that can
 be left locked or broken when a worker dies: the reader just sees the last value written.
+
+A worker can die mid-render (the OOM killer, a SIGKILL). `ProcessPoolExecutor` then fails every
+running and queued render with `BrokenProcessPool` and refuses all later work, for good. The pool
+heals instead: those renders' tasks raise `RenderWorkerLost` (safe to submit again), and the next
+`submit` replaces the broken executor with a fresh one.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from vidrelay.render.renderer import render_video
@@ -28,8 +35,16 @@ PROGRESS_FILE = ".progress"
 _WRITE_INTERVAL_SECONDS = 0.1
 
 
+class RenderWorkerLost(RuntimeError):
+    """The worker process died (OOM killer, SIGKILL) before the render finished; retryable.
+
+    A dying worker takes down every render running or queued in the pool at that moment, not
+    only its own, so this says nothing about whether the spec itself is at fault.
+    """
+
+
 class RenderPool:
-    """A fixed number of worker processes rendering `RenderSpec`s.
+    """A fixed number of worker processes rendering `RenderSpec`s; survives workers dying.
 
     Each render uses about one core (see `renderer.ENCODER_THREADS`), so size `workers` to the
     cores you want to give to rendering.
@@ -38,16 +53,31 @@ class RenderPool:
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-        )
+        self._workers = workers
+        self._lock = threading.Lock()  # guards replacing the executor and `_closed`
+        self._closed = False
+        self._executor = self._new_executor()
 
     def submit(self, spec: RenderSpec, out_dir: Path) -> RenderTask:
-        """Queue a render into `out_dir`; returns at once."""
+        """Queue a render into `out_dir`; returns at once.
+
+        If a worker died since the last submit, the broken executor is replaced first, so the
+        pool keeps working. Raises RuntimeError after `shutdown`.
+        """
         out_dir.mkdir(parents=True, exist_ok=True)
         progress_path = out_dir / PROGRESS_FILE
         progress_path.unlink(missing_ok=True)  # a retry must not inherit an old attempt's value
-        future = self._executor.submit(render_in_worker, spec, out_dir)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the render pool has been shut down")
+            try:
+                future = self._executor.submit(render_in_worker, spec, out_dir)
+            except BrokenProcessPool:
+                # Already shut down by its own management thread, which failed every task it
+                # held; this only reaps what is left of it without waiting.
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+                future = self._executor.submit(render_in_worker, spec, out_dir)
         return RenderTask(future, progress_path)
 
     def shutdown(self) -> None:
@@ -56,7 +86,14 @@ class RenderPool:
         Renders already running finish in their workers (a render is bounded by its clip
         length); their tasks still complete, nobody has to wait for them.
         """
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+        )
 
 
 class RenderTask:
@@ -91,10 +128,16 @@ class RenderTask:
     async def result(self) -> RenderOutputs:
         """Wait for the render; raises the worker's exception if it failed.
 
-        Cancelling the awaiting coroutine cancels a render that has not started yet; a running
-        one completes in its worker.
+        Raises RenderWorkerLost if a worker process died before this render finished: submit
+        it again. Cancelling the awaiting coroutine cancels a render that has not started yet;
+        a running one completes in its worker.
         """
-        return await asyncio.wrap_future(self._future)
+        try:
+            return await asyncio.wrap_future(self._future)
+        except BrokenProcessPool as error:
+            raise RenderWorkerLost(
+                "a render worker process died before the render finished"
+            ) from error
 
 
 def render_in_worker(spec: RenderSpec, out_dir: Path) -> RenderOutputs:

@@ -20,6 +20,8 @@ class RenderSpec:
 
     `width` and `height` must be even (H.264 4:2:0 needs it); the clip is exactly `seconds` long
     at `fps`. `reference_image`, when given, is the first frame the animation grows out of.
+    `font_path` is a font file for the prompt's text; without one, a prompt the built-in font
+    cannot draw (Chinese, say) uses a system CJK font if one is installed (see `render.fonts`).
     """
 
     prompt: str
@@ -28,6 +30,7 @@ class RenderSpec:
     seconds: int
     reference_image: bytes | None = None
     fps: int = 24
+    font_path: str | None = None
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:

@@ -2,6 +2,9 @@
 
 It serves every row of the catalog (both route classes). A character from `character_url` is
 accepted and ignored: the renderer has no notion of characters.
+
+A render whose worker process died (OOM killer, SIGKILL) is reported as a lost job, so the engine
+submits it again on the healed pool (as many times as the engine allows a job to be lost).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from vidrelay.render.pool import RenderPool, RenderTask
+from vidrelay.render.pool import RenderPool, RenderTask, RenderWorkerLost
 from vidrelay.render.spec import RenderSpec
 from vidrelay.upstreams.base import (
     UpstreamError,
@@ -24,11 +27,14 @@ _POLL_AFTER_S = 0.5
 
 
 class LocalUpstream:
+    """`font_path`, when given, is the font file every prompt is drawn with (see RenderSpec)."""
+
     name = "local"
 
-    def __init__(self, pool: RenderPool, work_dir: Path) -> None:
+    def __init__(self, pool: RenderPool, work_dir: Path, font_path: str | None = None) -> None:
         self._pool = pool
         self._work_dir = work_dir
+        self._font_path = font_path
         self._tasks: dict[str, RenderTask] = {}
         shutil.rmtree(work_dir, ignore_errors=True)  # leftovers of a previous process
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -41,6 +47,7 @@ class LocalUpstream:
             height=request.request.height,
             seconds=int(request.request.seconds),
             reference_image=request.reference_image,
+            font_path=self._font_path,
         )
         self._tasks[upstream_job_id] = self._pool.submit(spec, self._work_dir / upstream_job_id)
         return upstream_job_id
@@ -55,6 +62,9 @@ class LocalUpstream:
             )
         try:
             await task.result()
+        except RenderWorkerLost:
+            await self.release(upstream_job_id)  # the dead attempt's files go now
+            raise UpstreamJobLost() from None
         except Exception as error:  # the renderer's failure becomes the job's failure
             return UpstreamStatus(
                 UpstreamState.FAILED,
