@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Source me: installs (if missing) and starts the services the test suite needs, PostgreSQL and
-# Redis, on loopback, and exports their URLs. Idempotent and quick when all is already running.
+# Source me: installs (if missing) and starts what the test suite needs, PostgreSQL and Redis on
+# loopback (their URLs exported) and a CJK font for the renderer's tests. Idempotent and quick
+# when all is already there.
 set -euo pipefail
 
 _apt_updated=""
@@ -42,6 +43,11 @@ if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
     redis-cli -p 6379 ping >/dev/null 2>&1 && break
     sleep 0.25
   done
+fi
+
+if [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
+  echo "services: installing a CJK font" >&2
+  _apt_install fonts-wqy-zenhei
 fi
 
 export VIDRELAY_TEST_POSTGRES_URL="postgresql+asyncpg://postgres:postgres@127.0.0.1:${PG_PORT}/postgres"

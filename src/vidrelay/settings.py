@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     engine: bool = True
     """Run the job runner in this process (off for an API-only replica or a benchmark)."""
     render_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    render_font: str | None = None
+    """A font file for prompt text in the local renderer; by default a system CJK font is
+    used when the prompt needs one (e.g. fonts-noto-cjk or fonts-wqy-zenhei)."""
     local_max_concurrency: int = 4
     """Jobs the built-in renderer runs at once; the rest wait in the queue."""
     engine_tick_s: float = 0.25
