@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     render_font: str | None = None
     """A font file for prompt text in the local renderer; by default a system CJK font is
     used when the prompt needs one (e.g. fonts-noto-cjk or fonts-wqy-zenhei)."""
+    local_cost_per_second_usd: str = "0"
+    """What a second of locally rendered video costs the operator (for revenue and margin)."""
     local_max_concurrency: int = 4
     """Jobs the built-in renderer runs at once; the rest wait in the queue."""
     engine_tick_s: float = 0.25

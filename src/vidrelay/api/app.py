@@ -9,15 +9,18 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 
+from vidrelay.api.admin import router as admin_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.signed_urls import UrlSigner
 from vidrelay.api.status_cache import StatusCache
+from vidrelay.api.usage import router as usage_router
 from vidrelay.api.videos import router as videos_router
 from vidrelay.config_file import apply_config, load_config
 from vidrelay.domain.catalog import DEFAULT_CATALOG
+from vidrelay.domain.pricing import usd_to_micros
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
 from vidrelay.media.storage import LocalMediaStore
@@ -47,7 +50,13 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         channels: ChannelRegistry | None = None
         if run_engine and settings.engine:
             pool = RenderPool(settings.render_workers)
-            channels = ChannelRegistry([LocalUpstream(pool, settings.data_dir / "render-work")])
+            local = LocalUpstream(
+                pool,
+                settings.data_dir / "render-work",
+                settings.render_font,
+                cost_per_second_micros=usd_to_micros(settings.local_cost_per_second_usd),
+            )
+            channels = ChannelRegistry([local])
             runner = JobRunner(db, media, channels, settings)
             runner.start()
         app.state.context = AppContext(
@@ -77,6 +86,8 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     )
     install_error_handlers(app)
     app.include_router(videos_router)
+    app.include_router(usage_router)
+    app.include_router(admin_router)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

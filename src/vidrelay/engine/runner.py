@@ -209,7 +209,13 @@ class JobRunner:
         self._media.discard_scratch(job.id)
         expires_at = int(time.time()) + self._settings.media_ttl_s
         async with self._db.write() as conn:
-            completed = await job_store.mark_completed(conn, job.id, self.worker_id, expires_at)
+            completed = await job_store.mark_completed(
+                conn,
+                job.id,
+                self.worker_id,
+                expires_at,
+                cost_micros=upstream.cost_per_second_micros * int(job.seconds),
+            )
         if not completed:
             log.warning("job_completion_lost_race", job_id=job.id)
 

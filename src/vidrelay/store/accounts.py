@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidrelay.domain.errors import InvalidRequest, NotFound
+from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.jobs import StatusStyle
 from vidrelay.domain.keys import hash_api_key, key_hint, new_api_key, new_key_id, new_tenant_id
 from vidrelay.domain.limits import Limits
@@ -58,14 +59,22 @@ async def find_tenant(conn: AsyncConnection, name: str) -> Tenant | None:
 
 async def ensure_tenant(conn: AsyncConnection, name: str) -> Tenant:
     existing = await find_tenant(conn, name)
-    if existing:
-        return existing
+    return existing or await create_tenant(conn, name)
+
+
+async def create_tenant(conn: AsyncConnection, name: str) -> Tenant:
+    """A new tenant with a zero balance; 409 if the name is taken (also by a racing create)."""
     tenant = Tenant(new_tenant_id(), name, 0)
-    await conn.execute(
-        insert(tenants).values(
-            id=tenant.id, name=name, balance_micros=0, created_at=int(time.time())
+    try:
+        await conn.execute(
+            insert(tenants).values(
+                id=tenant.id, name=name, balance_micros=0, created_at=int(time.time())
+            )
         )
-    )
+    except IntegrityError as error:
+        raise Conflict(
+            f"A tenant named {name!r} already exists.", param="name", code="tenant_exists"
+        ) from error
     return tenant
 
 

@@ -379,7 +379,10 @@ async def record_progress(conn: AsyncConnection, job_id: str, worker: str, progr
     )
 
 
-async def mark_completed(conn: AsyncConnection, job_id: str, worker: str, expires_at: int) -> bool:
+async def mark_completed(
+    conn: AsyncConnection, job_id: str, worker: str, expires_at: int, cost_micros: int = 0
+) -> bool:
+    """Complete a job; `cost_micros` is what the upstream charged us for it (for margins)."""
     result = await conn.execute(
         update(jobs)
         .where(
@@ -392,6 +395,7 @@ async def mark_completed(conn: AsyncConnection, job_id: str, worker: str, expire
             progress=100,
             completed_at=int(time.time()),
             expires_at=expires_at,
+            cost_micros=cost_micros,
             lease_owner=None,
             lease_expires_at=None,
         )

@@ -60,6 +60,8 @@ class UpstreamJobLost(UpstreamError):
 
 class Upstream(Protocol):
     name: str
+    cost_per_second_micros: int
+    """What a second of video costs us on this channel, so operators see their margin."""
 
     async def submit(self, request: UpstreamRequest) -> str:
         """Start the job upstream; return the upstream's job id."""

@@ -31,7 +31,14 @@ class LocalUpstream:
 
     name = "local"
 
-    def __init__(self, pool: RenderPool, work_dir: Path, font_path: str | None = None) -> None:
+    def __init__(
+        self,
+        pool: RenderPool,
+        work_dir: Path,
+        font_path: str | None = None,
+        cost_per_second_micros: int = 0,
+    ) -> None:
+        self.cost_per_second_micros = cost_per_second_micros
         self._pool = pool
         self._work_dir = work_dir
         self._font_path = font_path

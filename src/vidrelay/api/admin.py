@@ -1,0 +1,469 @@
+"""`/admin/*`: the operator's API for tenants, balances, the ledger, prices and revenue.
+
+Authenticated with `Authorization: Bearer <VIDRELAY_ADMIN_TOKEN>`; tenant keys never work here.
+While no admin token is set the admin API is off and every route answers the same 404 as an
+unknown URL. The token is checked before the request body is even parsed (`AdminRoute`), so an
+unauthorised caller learns nothing from validation errors. The routes are left out of the
+public OpenAPI schema: tenants read that document, and it should not map the operator's API.
+
+Money crosses the wire as decimal strings of dollars (`"10.5"`), never JSON numbers; every
+write is one `context.db.write()` transaction through the store's functions.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+
+from vidrelay.api.auth import Context
+from vidrelay.api.context import get_context
+from vidrelay.api.usage import Timestamp
+from vidrelay.domain.catalog import Catalog, RouteClass
+from vidrelay.domain.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    ModelNotFound,
+    NotFound,
+)
+from vidrelay.domain.limits import Limits
+from vidrelay.domain.pricing import (
+    PPM,
+    PriceRule,
+    SizeClass,
+    micros_to_usd,
+    multiplier_to_ppm,
+    usd_to_micros,
+)
+from vidrelay.settings import Settings
+from vidrelay.store import accounts, prices
+from vidrelay.store.accounts import LedgerEntry, TenantSummary
+from vidrelay.store.usage import ChannelRevenue, revenue_by_channel
+
+ACTOR = "admin"
+LEDGER_KINDS = ("top_up", "charge", "refund", "adjustment")
+MAX_LIMIT = 1_000_000  # rpm / max_in_flight
+MAX_LEDGER_ID = 2**31 - 1  # ledger ids are 32-bit integers on PostgreSQL
+_DOLLARS = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,6})?")
+_MULTIPLIER = re.compile(r"[0-9]{1,4}(\.[0-9]{1,6})?")
+_TENANT_NAME = r"^[^/\s\x00-\x1f\x7f](?:[^/\x00-\x1f\x7f]*[^/\s\x00-\x1f\x7f])?$"
+
+
+def check_admin_token(request: Request, settings: Settings) -> None:
+    """404 while the admin API is off; 401 for a missing or wrong token (constant-time)."""
+    token = settings.admin_token
+    if not token:
+        raise NotFound("Unknown request URL. Check the path and method.")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given:
+        raise AuthenticationFailed(
+            "The admin API needs 'Authorization: Bearer <VIDRELAY_ADMIN_TOKEN>'.",
+            code="missing_admin_token",
+        )
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise AuthenticationFailed("Incorrect admin token.", code="invalid_admin_token")
+
+
+class AdminRoute(APIRoute):
+    """An APIRoute that checks the admin token before FastAPI parses the request."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            check_admin_token(request, (await get_context(request)).settings)
+            return await handler(request)
+
+        return checked
+
+
+router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
+
+LimitValue = Annotated[int | None, Field(ge=1, le=MAX_LIMIT)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantCreate(_Body):
+    name: str = Field(min_length=1, max_length=200, pattern=_TENANT_NAME)
+    balance_usd: str | None = None
+    group: str | None = None
+    rpm: LimitValue = None
+    max_in_flight: LimitValue = None
+
+
+class TenantPatch(_Body):
+    """Only the fields sent change; `null` clears a limit."""
+
+    group: str | None = None
+    rpm: LimitValue = None
+    max_in_flight: LimitValue = None
+
+
+class TopUp(_Body):
+    amount_usd: str
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class Adjustment(_Body):
+    amount_usd: str
+    note: str = Field(max_length=1000)
+
+
+class PriceRuleBody(_Body):
+    model: str
+    route_class: RouteClass | None = None
+    size_class: SizeClass | None = None
+    per_second_usd: str | None = None
+    per_request_usd: str | None = None
+
+
+class GroupBody(_Body):
+    multiplier: str
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+
+@router.get("/tenants")
+async def list_tenants(context: Context) -> JSONResponse:
+    async with context.db.read() as conn:
+        tenants = await accounts.list_tenants(conn)
+    return JSONResponse({"object": "list", "data": [_tenant(tenant) for tenant in tenants]})
+
+
+@router.post("/tenants")
+async def create_tenant(body: TenantCreate, context: Context) -> JSONResponse:
+    """A new tenant; its initial balance is a top-up in the ledger by the admin."""
+    balance = 0
+    if body.balance_usd is not None:
+        balance = _dollars_to_micros(body.balance_usd, "balance_usd")
+    if balance < 0:
+        raise InvalidRequest("balance_usd cannot be negative.", param="balance_usd")
+    async with context.db.write() as conn:
+        tenant = await accounts.create_tenant(conn, body.name)
+        await accounts.set_tenant_options(
+            conn, tenant.id, group=body.group, limits=Limits(body.rpm, body.max_in_flight)
+        )
+        if balance:
+            await accounts.top_up(conn, tenant.id, balance, "initial balance", actor=ACTOR)
+        summary = await accounts.tenant_summary(conn, body.name)
+    return JSONResponse(_tenant(summary))
+
+
+@router.get("/tenants/{name}")
+async def get_tenant(name: str, context: Context) -> JSONResponse:
+    async with context.db.read() as conn:
+        summary = await accounts.tenant_summary(conn, name)
+    return JSONResponse(_tenant(summary))
+
+
+@router.patch("/tenants/{name}")
+async def update_tenant(name: str, body: TenantPatch, context: Context) -> JSONResponse:
+    sent = body.model_fields_set
+    if "group" in sent and body.group is None:
+        raise InvalidRequest("group cannot be null; every tenant has a group.", param="group")
+    async with context.db.write() as conn:
+        current = await accounts.tenant_summary(conn, name)
+        limits = None
+        if sent & {"rpm", "max_in_flight"}:
+            rpm = body.rpm if "rpm" in sent else current.rpm
+            in_flight = body.max_in_flight if "max_in_flight" in sent else current.max_in_flight
+            limits = Limits(rpm=rpm, max_in_flight=in_flight)
+        await accounts.set_tenant_options(conn, current.id, group=body.group, limits=limits)
+        summary = await accounts.tenant_summary(conn, name)
+    return JSONResponse(_tenant(summary))
+
+
+@router.post("/tenants/{name}/topups")
+async def top_up_tenant(name: str, body: TopUp, context: Context) -> JSONResponse:
+    micros = _dollars_to_micros(body.amount_usd, "amount_usd")
+    if micros <= 0:
+        raise InvalidRequest("amount_usd of a top-up must be positive.", param="amount_usd")
+    async with context.db.write() as conn:
+        current = await accounts.tenant_summary(conn, name)
+        await accounts.top_up(conn, current.id, micros, body.note or "top-up", actor=ACTOR)
+        summary = await accounts.tenant_summary(conn, name)
+    return JSONResponse(_tenant(summary))
+
+
+@router.post("/tenants/{name}/adjustments")
+async def adjust_tenant(name: str, body: Adjustment, context: Context) -> JSONResponse:
+    """A signed correction with a reason; it may not take the balance below zero."""
+    micros = _dollars_to_micros(body.amount_usd, "amount_usd")
+    async with context.db.write() as conn:
+        current = await accounts.tenant_summary(conn, name)
+        await accounts.adjust(conn, current.id, micros, body.note, actor=ACTOR)
+        summary = await accounts.tenant_summary(conn, name)
+    return JSONResponse(_tenant(summary))
+
+
+def _tenant(summary: TenantSummary) -> dict[str, Any]:
+    return {
+        "id": summary.id,
+        "name": summary.name,
+        "group": summary.group,
+        "balance_usd": str(micros_to_usd(summary.balance_micros)),
+        "jobs": summary.jobs,
+        "rpm": summary.rpm,
+        "max_in_flight": summary.max_in_flight,
+        "created_at": summary.created_at,
+    }
+
+
+# --- ledger --------------------------------------------------------------------------------
+
+
+@router.get("/ledger")
+async def list_ledger(
+    context: Context,
+    tenant: str | None = None,
+    kind: str | None = None,
+    job_id: str | None = None,
+    since: Timestamp = None,
+    until: Timestamp = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_LEDGER_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> JSONResponse:
+    """Newest first; the next page is `before_id=<the last id of this page>`."""
+    if kind is not None and kind not in LEDGER_KINDS:
+        raise InvalidRequest(
+            f"kind {kind!r} is not supported; allowed values: {', '.join(LEDGER_KINDS)}.",
+            param="kind",
+        )
+    async with context.db.read() as conn:
+        tenant_id = None
+        if tenant is not None:
+            found = await accounts.find_tenant(conn, tenant)
+            if found is None:
+                raise NotFound(f"No tenant named {tenant!r}.", param="tenant")
+            tenant_id = found.id
+        entries = await accounts.list_ledger(
+            conn,
+            tenant_id=tenant_id,
+            kind=kind,
+            job_id=job_id,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit + 1,
+        )
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [_ledger_entry(entry) for entry in entries[:limit]],
+            "has_more": len(entries) > limit,
+        }
+    )
+
+
+def _ledger_entry(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "tenant": entry.tenant,
+        "kind": entry.kind,
+        "amount_usd": str(micros_to_usd(entry.amount_micros)),
+        "job_id": entry.job_id,
+        "note": entry.note,
+        "actor": entry.actor,
+        "created_at": entry.created_at,
+    }
+
+
+# --- prices and groups ---------------------------------------------------------------------
+
+
+@router.get("/prices")
+async def list_prices(context: Context) -> JSONResponse:
+    async with context.db.read() as conn:
+        rules = await prices.price_rules_for(conn)
+        groups = await accounts.list_groups(conn)
+    return JSONResponse(
+        {
+            "object": "prices",
+            "rules": [_price_rule(rule) for rule in rules],
+            "groups": [
+                {"name": name, "multiplier": _multiplier_text(ppm)}
+                for name, ppm in sorted(groups.items())
+            ],
+        }
+    )
+
+
+@router.put("/prices")
+async def put_price_rule(body: PriceRuleBody, context: Context) -> JSONResponse:
+    """Insert or replace the rule for (model, route class, size class). Jobs already accepted
+    keep the price they were accepted at."""
+    _check_model(context.catalog, body.model, body.route_class)
+    if (body.per_second_usd is None) == (body.per_request_usd is None):
+        raise InvalidRequest(
+            "A price rule has exactly one of per_second_usd and per_request_usd.",
+            param="per_second_usd",
+        )
+    per_second = per_request = None
+    if body.per_second_usd is not None:
+        per_second = _dollars_to_micros(body.per_second_usd, "per_second_usd", signed=False)
+    if body.per_request_usd is not None:
+        per_request = _dollars_to_micros(body.per_request_usd, "per_request_usd", signed=False)
+    rule = PriceRule(
+        model=body.model,
+        route_class=body.route_class,
+        size_class=body.size_class,
+        per_second_micros=per_second,
+        per_request_micros=per_request,
+    )
+    async with context.db.write() as conn:
+        await prices.set_price_rule(conn, rule)
+    return JSONResponse(_price_rule(rule))
+
+
+@router.delete("/prices")
+async def delete_price_rule(
+    context: Context,
+    model: str,
+    route_class: str | None = None,
+    size_class: str | None = None,
+) -> JSONResponse:
+    """Empty or absent `route_class` / `size_class` name the rule that applies to any."""
+    route = _optional_choice(route_class, RouteClass, "route_class")
+    size = _optional_choice(size_class, SizeClass, "size_class")
+    async with context.db.write() as conn:
+        await prices.delete_price_rule(conn, model, route, size)
+    return JSONResponse({"model": model, "route_class": route, "size_class": size, "deleted": True})
+
+
+@router.put("/groups/{name}")
+async def put_group(name: str, body: GroupBody, context: Context) -> JSONResponse:
+    """Insert or update a tenant group; its multiplier scales the prices of new jobs."""
+    if not 1 <= len(name) <= 80:
+        raise InvalidRequest("A group name has 1 to 80 characters.", param="name")
+    if not _MULTIPLIER.fullmatch(body.multiplier):
+        raise InvalidRequest(
+            'multiplier must be a non-negative decimal string with at most 6 decimals, e.g. "0.8".',
+            param="multiplier",
+        )
+    ppm = multiplier_to_ppm(body.multiplier)
+    async with context.db.write() as conn:
+        await accounts.set_group(conn, name, ppm)
+    return JSONResponse({"name": name, "multiplier": _multiplier_text(ppm)})
+
+
+def _check_model(catalog: Catalog, model: str, route_class: RouteClass | None) -> None:
+    if model not in catalog.models:
+        raise ModelNotFound(
+            f"The model {model!r} is not in the catalog; models: {', '.join(catalog.models)}.",
+            param="model",
+        )
+    routes = {row.route_class for row in catalog.rows_for(model)}
+    if route_class is not None and route_class not in routes:
+        raise InvalidRequest(
+            f"{model} has no {route_class} route; its routes: "
+            f"{', '.join(sorted(route.value for route in routes))}.",
+            param="route_class",
+        )
+
+
+def _optional_choice(
+    value: str | None, choices: type[RouteClass] | type[SizeClass], param: str
+) -> str | None:
+    if not value:
+        return None
+    allowed = [choice.value for choice in choices]
+    if value not in allowed:
+        raise InvalidRequest(
+            f"{param} {value!r} is not supported; allowed values: {', '.join(allowed)}.",
+            param=param,
+        )
+    return value
+
+
+def _price_rule(rule: PriceRule) -> dict[str, Any]:
+    def usd(micros: int | None) -> str | None:
+        return None if micros is None else str(micros_to_usd(micros))
+
+    return {
+        "model": rule.model,
+        "route_class": rule.route_class.value if rule.route_class else None,
+        "size_class": rule.size_class.value if rule.size_class else None,
+        "per_second_usd": usd(rule.per_second_micros),
+        "per_request_usd": usd(rule.per_request_micros),
+    }
+
+
+def _multiplier_text(ppm: int) -> str:
+    return str((Decimal(ppm) / PPM).quantize(Decimal("0.000001")))
+
+
+# --- revenue -------------------------------------------------------------------------------
+
+
+@router.get("/revenue")
+async def revenue(
+    context: Context, since: Timestamp = None, until: Timestamp = None
+) -> JSONResponse:
+    """Revenue per channel over jobs created in [since, until), `"unassigned"` for jobs that
+    never reached a channel. `cost_usd` sums `jobs.cost_micros`: on completion the engine records
+    the channel's cost per second times the video's seconds (a job with no recorded cost counts
+    as 0)."""
+    if since is not None and until is not None and since >= until:
+        raise InvalidRequest(f"since ({since}) must be before until ({until}).", param="since")
+    async with context.db.read() as conn:
+        channels = await revenue_by_channel(conn, since=since, until=until)
+    total = ChannelRevenue(
+        channel=None,
+        jobs=sum(row.jobs for row in channels),
+        completed=sum(row.completed for row in channels),
+        failed=sum(row.failed for row in channels),
+        revenue_micros=sum(row.revenue_micros for row in channels),
+        cost_micros=sum(row.cost_micros for row in channels),
+    )
+    return JSONResponse(
+        {
+            "object": "list",
+            "since": since,
+            "until": until,
+            "data": [
+                {"channel": row.channel or "unassigned", **_revenue_figures(row)}
+                for row in channels
+            ],
+            "total": _revenue_figures(total),
+        }
+    )
+
+
+def _revenue_figures(row: ChannelRevenue) -> dict[str, Any]:
+    return {
+        "jobs": row.jobs,
+        "completed": row.completed,
+        "failed": row.failed,
+        "revenue_usd": str(micros_to_usd(row.revenue_micros)),
+        "cost_usd": str(micros_to_usd(row.cost_micros)),
+        "margin_usd": str(micros_to_usd(row.margin_micros)),
+    }
+
+
+# --- money on the wire ---------------------------------------------------------------------
+
+
+def _dollars_to_micros(text: str, param: str, *, signed: bool = True) -> int:
+    """A decimal string of dollars, at most 6 decimals (a micro-dollar); no exponent, no
+    separators, never a float."""
+    if not _DOLLARS.fullmatch(text) or (not signed and text.startswith("-")):
+        kind = "a" if signed else "a non-negative"
+        raise InvalidRequest(
+            f"{param} must be {kind} decimal string of dollars with at most 6 decimals, "
+            'e.g. "10.5".',
+            param=param,
+        )
+    return usd_to_micros(text)
