@@ -108,6 +108,7 @@ class RejectingUpstream:
     """Accepts the job, then reports it failed upstream (a moderation block, say)."""
 
     name = "double"
+    cost_per_second_micros = 0
 
     async def submit(self, request: UpstreamRequest) -> str:
         return "up_" + request.job_id
