@@ -26,6 +26,7 @@ from starlette.requests import Request
 
 from vidrelay.api.auth import Context
 from vidrelay.api.context import get_context
+from vidrelay.api.money_views import LEDGER_KINDS, ledger_entry_view, tenant_view
 from vidrelay.api.usage import Timestamp
 from vidrelay.domain.catalog import Catalog, RouteClass
 from vidrelay.domain.errors import (
@@ -45,11 +46,9 @@ from vidrelay.domain.pricing import (
 )
 from vidrelay.settings import Settings
 from vidrelay.store import accounts, prices
-from vidrelay.store.accounts import LedgerEntry, TenantSummary
 from vidrelay.store.usage import ChannelRevenue, revenue_by_channel
 
 ACTOR = "admin"
-LEDGER_KINDS = ("top_up", "charge", "refund", "adjustment")
 MAX_LIMIT = 1_000_000  # rpm / max_in_flight
 MAX_LEDGER_ID = 2**31 - 1  # ledger ids are 32-bit integers on PostgreSQL
 _DOLLARS = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,6})?")
@@ -140,7 +139,7 @@ class GroupBody(_Body):
 async def list_tenants(context: Context) -> JSONResponse:
     async with context.db.read() as conn:
         tenants = await accounts.list_tenants(conn)
-    return JSONResponse({"object": "list", "data": [_tenant(tenant) for tenant in tenants]})
+    return JSONResponse({"object": "list", "data": [tenant_view(tenant) for tenant in tenants]})
 
 
 @router.post("/tenants")
@@ -159,14 +158,14 @@ async def create_tenant(body: TenantCreate, context: Context) -> JSONResponse:
         if balance:
             await accounts.top_up(conn, tenant.id, balance, "initial balance", actor=ACTOR)
         summary = await accounts.tenant_summary(conn, body.name)
-    return JSONResponse(_tenant(summary))
+    return JSONResponse(tenant_view(summary))
 
 
 @router.get("/tenants/{name}")
 async def get_tenant(name: str, context: Context) -> JSONResponse:
     async with context.db.read() as conn:
         summary = await accounts.tenant_summary(conn, name)
-    return JSONResponse(_tenant(summary))
+    return JSONResponse(tenant_view(summary))
 
 
 @router.patch("/tenants/{name}")
@@ -183,7 +182,7 @@ async def update_tenant(name: str, body: TenantPatch, context: Context) -> JSONR
             limits = Limits(rpm=rpm, max_in_flight=in_flight)
         await accounts.set_tenant_options(conn, current.id, group=body.group, limits=limits)
         summary = await accounts.tenant_summary(conn, name)
-    return JSONResponse(_tenant(summary))
+    return JSONResponse(tenant_view(summary))
 
 
 @router.post("/tenants/{name}/topups")
@@ -195,7 +194,7 @@ async def top_up_tenant(name: str, body: TopUp, context: Context) -> JSONRespons
         current = await accounts.tenant_summary(conn, name)
         await accounts.top_up(conn, current.id, micros, body.note or "top-up", actor=ACTOR)
         summary = await accounts.tenant_summary(conn, name)
-    return JSONResponse(_tenant(summary))
+    return JSONResponse(tenant_view(summary))
 
 
 @router.post("/tenants/{name}/adjustments")
@@ -206,20 +205,7 @@ async def adjust_tenant(name: str, body: Adjustment, context: Context) -> JSONRe
         current = await accounts.tenant_summary(conn, name)
         await accounts.adjust(conn, current.id, micros, body.note, actor=ACTOR)
         summary = await accounts.tenant_summary(conn, name)
-    return JSONResponse(_tenant(summary))
-
-
-def _tenant(summary: TenantSummary) -> dict[str, Any]:
-    return {
-        "id": summary.id,
-        "name": summary.name,
-        "group": summary.group,
-        "balance_usd": str(micros_to_usd(summary.balance_micros)),
-        "jobs": summary.jobs,
-        "rpm": summary.rpm,
-        "max_in_flight": summary.max_in_flight,
-        "created_at": summary.created_at,
-    }
+    return JSONResponse(tenant_view(summary))
 
 
 # --- ledger --------------------------------------------------------------------------------
@@ -262,23 +248,10 @@ async def list_ledger(
     return JSONResponse(
         {
             "object": "list",
-            "data": [_ledger_entry(entry) for entry in entries[:limit]],
+            "data": [ledger_entry_view(entry) for entry in entries[:limit]],
             "has_more": len(entries) > limit,
         }
     )
-
-
-def _ledger_entry(entry: LedgerEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "tenant": entry.tenant,
-        "kind": entry.kind,
-        "amount_usd": str(micros_to_usd(entry.amount_micros)),
-        "job_id": entry.job_id,
-        "note": entry.note,
-        "actor": entry.actor,
-        "created_at": entry.created_at,
-    }
 
 
 # --- prices and groups ---------------------------------------------------------------------

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from vidrelay.api.money_views import LEDGER_KINDS, ledger_entry_view, tenant_view
 from vidrelay.cli.common import parse_usd, when, with_database
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import micros_to_usd
@@ -16,20 +17,6 @@ from vidrelay.store import accounts
 from vidrelay.store.database import Database
 
 tenants_app = typer.Typer(help="Tenants: balances, top-ups, limits.", no_args_is_help=True)
-LEDGER_KINDS = ("top_up", "charge", "refund", "adjustment")
-
-
-def tenant_json(tenant: accounts.TenantSummary) -> dict[str, Any]:
-    return {
-        "id": tenant.id,
-        "name": tenant.name,
-        "group": tenant.group,
-        "balance_usd": str(micros_to_usd(tenant.balance_micros)),
-        "jobs": tenant.jobs,
-        "rpm": tenant.rpm,
-        "max_in_flight": tenant.max_in_flight,
-        "created_at": tenant.created_at,
-    }
 
 
 @tenants_app.command("show")
@@ -43,7 +30,7 @@ def tenants_show(
         async with db.read() as conn:
             return await accounts.tenant_summary(conn, name)
 
-    shown = tenant_json(with_database(work))
+    shown = tenant_view(with_database(work))
     if as_json:
         typer.echo(json.dumps(shown))
         return
@@ -136,7 +123,7 @@ def tenants_set(
             await accounts.set_tenant_options(conn, tenant.id, group=group, limits=limits)
             return await accounts.tenant_summary(conn, name)
 
-    typer.echo(json.dumps(tenant_json(with_database(work))))
+    typer.echo(json.dumps(tenant_view(with_database(work))))
 
 
 def ledger(
@@ -157,20 +144,7 @@ def ledger(
     entries = with_database(work)
     if as_json:
         for entry in entries:
-            typer.echo(
-                json.dumps(
-                    {
-                        "id": entry.id,
-                        "tenant": entry.tenant,
-                        "kind": entry.kind,
-                        "amount_usd": str(micros_to_usd(entry.amount_micros)),
-                        "job_id": entry.job_id,
-                        "note": entry.note,
-                        "actor": entry.actor,
-                        "created_at": entry.created_at,
-                    }
-                )
-            )
+            typer.echo(json.dumps(ledger_entry_view(entry)))
         return
     table = Table("id", "when", "tenant", "kind", "USD", "job", "actor", "note")
     for entry in entries:

@@ -81,6 +81,10 @@ class NormalisedRequest:
     character_timestamps: CharacterTimestamps | None = None
 
     @property
+    def character_timestamps_text(self) -> str | None:
+        return str(self.character_timestamps) if self.character_timestamps else None
+
+    @property
     def width(self) -> int:
         return int(self.size.split("x")[0])
 

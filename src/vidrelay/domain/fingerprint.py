@@ -19,9 +19,7 @@ def request_fingerprint(
         "size": request.size,
         "prompt": request.prompt,
         "character_url": request.character_url,
-        "character_timestamps": (
-            str(request.character_timestamps) if request.character_timestamps else None
-        ),
+        "character_timestamps": request.character_timestamps_text,
         "callback_url": callback_url,
         "reference_sha256": hashlib.sha256(reference).hexdigest() if reference else None,
     }

@@ -160,9 +160,7 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
         "size": request.size,
         "prompt": request.prompt,
         "character_url": request.character_url,
-        "character_timestamps": (
-            str(request.character_timestamps) if request.character_timestamps else None
-        ),
+        "character_timestamps": request.character_timestamps_text,
         "callback_url": job.callback_url,
         "has_reference": int(job.has_reference),
         "price_micros": price,
