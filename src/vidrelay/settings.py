@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     """How long a completed video stays downloadable (`expires_at`)."""
     poll_after_ms: int = 1000
     """The `openai-poll-after-ms` hint sent with an unfinished job."""
+    webhook_retry_base_s: float = 30.0
+    """First retry delay of a failed webhook delivery; it doubles with each attempt."""
+    webhook_timeout_s: float = 10.0
+    """Time a receiver has to answer one delivery."""
+    webhook_tick_s: float = 0.5
+    """How often the sender looks for due deliveries."""
     outbound_allowlist: str = ""
     """Hosts or CIDRs that user-given URLs may reach although private (comma-separated)."""
     status_cache_s: float = 1.0

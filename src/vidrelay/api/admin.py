@@ -16,7 +16,7 @@ import hmac
 import re
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
@@ -46,6 +46,7 @@ from vidrelay.domain.pricing import (
 )
 from vidrelay.settings import Settings
 from vidrelay.store import accounts, prices
+from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.usage import ChannelRevenue, revenue_by_channel
 
 ACTOR = "admin"
@@ -440,3 +441,33 @@ def _dollars_to_micros(text: str, param: str, *, signed: bool = True) -> int:
             param=param,
         )
     return usd_to_micros(text)
+
+
+# --- webhook deliveries ------------------------------------------------------------------------
+
+
+@router.get("/deliveries")
+async def list_deliveries(
+    context: Context,
+    tenant: str | None = None,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    event_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> JSONResponse:
+    """Every webhook delivery with its attempts (status, latency, error), newest first."""
+    async with context.db.read() as conn:
+        tenant_id = (await accounts.tenant_summary(conn, tenant)).id if tenant else None
+        deliveries = await webhook_store.list_deliveries(
+            conn, tenant_id=tenant_id, status=status, event_id=event_id, limit=limit
+        )
+    return JSONResponse({"object": "list", "data": deliveries})
+
+
+@router.post("/deliveries/{delivery_id}/replay")
+async def replay_delivery(delivery_id: str, context: Context) -> JSONResponse:
+    """Send a delivery again, from the start of its schedule, with the same webhook-id."""
+    async with context.db.write() as conn:
+        await webhook_store.replay_delivery(conn, delivery_id)
+    if context.webhook_sender:
+        context.webhook_sender.wake()
+    return JSONResponse({"id": delivery_id, "object": "webhook_delivery", "status": "pending"})

@@ -14,15 +14,18 @@ from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.rate_limits import RequestRateLimiter
-from vidrelay.api.signed_urls import UrlSigner
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.api.usage import router as usage_router
 from vidrelay.api.videos import router as videos_router
+from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.config_file import apply_config, load_config
 from vidrelay.domain.catalog import DEFAULT_CATALOG
 from vidrelay.domain.pricing import usd_to_micros
+from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
+from vidrelay.engine.webhook_sender import WebhookSender
+from vidrelay.logging_setup import configure_logging
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.render.pool import RenderPool
 from vidrelay.settings import Settings, load_settings
@@ -33,6 +36,7 @@ from vidrelay.upstreams.local import LocalUpstream
 
 def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> FastAPI:
     settings = settings or load_settings()
+    configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +51,8 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             )
         media = LocalMediaStore(settings.media_dir)
         runner: JobRunner | None = None
+        webhook_sender: WebhookSender | None = None
+        signer = UrlSigner(str(secret))
         channels: ChannelRegistry | None = None
         if run_engine and settings.engine:
             pool = RenderPool(settings.render_workers)
@@ -59,21 +65,26 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             channels = ChannelRegistry([local])
             runner = JobRunner(db, media, channels, settings)
             runner.start()
+            webhook_sender = WebhookSender(db, settings, signer)
+            webhook_sender.start()
         app.state.context = AppContext(
             settings=settings,
             db=db,
             media=media,
             catalog=DEFAULT_CATALOG,
-            signer=UrlSigner(str(secret)),
+            signer=signer,
             runner=runner,
             status_cache=StatusCache(settings.status_cache_s),
             rate_limiter=RequestRateLimiter(settings.redis_url),
+            webhook_sender=webhook_sender,
         )
         try:
             yield
         finally:
             if runner:
                 await runner.stop()
+            if webhook_sender:
+                await webhook_sender.stop()
             if channels:
                 await channels.close()
             await db.dispose()
@@ -88,6 +99,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     app.include_router(videos_router)
     app.include_router(usage_router)
     app.include_router(admin_router)
+    app.include_router(webhooks_router)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from vidrelay.api.rate_limits import RequestRateLimiter
-from vidrelay.api.signed_urls import UrlSigner
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.domain.catalog import Catalog
+from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.engine.runner import JobRunner
+from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
 from vidrelay.store.database import Database
@@ -26,6 +27,7 @@ class AppContext:
     runner: JobRunner | None
     status_cache: StatusCache
     rate_limiter: RequestRateLimiter
+    webhook_sender: WebhookSender | None = None
 
 
 async def get_context(request: Request) -> AppContext:

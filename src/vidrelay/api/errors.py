@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from vidrelay.domain.errors import VidrelayError
 
@@ -74,7 +75,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(_request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled_error", exc_info=error)
+        if isinstance(error, ClientDisconnect):  # the client left; nobody reads this answer
+            return error_response(400, "The client closed the connection.", code="client_closed")
+        log.error("unhandled_error", error_type=type(error).__name__, exc_info=error)
         return error_response(
             500,
             "The server had an error while processing your request.",

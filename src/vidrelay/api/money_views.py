@@ -21,6 +21,7 @@ def tenant_view(summary: TenantSummary) -> dict[str, Any]:
         "rpm": summary.rpm,
         "max_in_flight": summary.max_in_flight,
         "created_at": summary.created_at,
+        "webhook_secret": summary.webhook_secret,
     }
 
 

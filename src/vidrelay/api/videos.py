@@ -12,14 +12,15 @@ from starlette.requests import Request
 from vidrelay.api.auth import Authenticated, Context, require_principal, status_style
 from vidrelay.api.context import AppContext, get_context
 from vidrelay.api.create_request import read_create_form
-from vidrelay.api.video_object import video_object
 from vidrelay.domain.catalog import normalise_request
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
 from vidrelay.domain.keys import hash_api_key
+from vidrelay.domain.video_object import video_object
 from vidrelay.media.reference_images import check_reference_image, load_image_url
 from vidrelay.media.storage import MEDIA_TYPES
+from vidrelay.outbound import check_url_at_create
 from vidrelay.store import jobs as job_store
 from vidrelay.store.accounts import Principal
 
@@ -82,7 +83,12 @@ async def create_video(
         character_url=form.fields.get("character_url"),
         character_timestamps=form.fields.get("character_timestamps"),
     )
-    callback_url = _optional_http_url(form.fields.get("callback_url"), "callback_url")
+    allowlist = context.settings.outbound_allowlist_entries
+    raw_callback_url = form.fields.get("callback_url")
+    callback_url = str(raw_callback_url) if raw_callback_url else None
+    for param, url in (("callback_url", callback_url), ("character_url", normalised.character_url)):
+        if url is not None:
+            check_url_at_create(url, param=param, allowlist=allowlist)
     if form.reference_file_id:
         raise InvalidRequest(
             "input_reference[file_id] is not supported here; upload the image as "
@@ -274,11 +280,3 @@ async def download_content(
         filename=filename,
         content_disposition_type="inline",
     )
-
-
-def _optional_http_url(value: object, param: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
-        raise InvalidRequest(f"{param} must be an absolute http:// or https:// URL.", param=param)
-    return value

@@ -14,6 +14,7 @@ from vidrelay.cli.common import parse_usd, when, with_database
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import micros_to_usd
 from vidrelay.store import accounts
+from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.database import Database
 
 tenants_app = typer.Typer(help="Tenants: balances, top-ups, limits.", no_args_is_help=True)
@@ -124,6 +125,18 @@ def tenants_set(
             return await accounts.tenant_summary(conn, name)
 
     typer.echo(json.dumps(tenant_view(with_database(work))))
+
+
+@tenants_app.command("rotate-secret")
+def tenants_rotate_secret(name: str) -> None:
+    """Replace the tenant's webhook signing secret; prints the new `whsec_…` secret."""
+
+    async def work(db: Database) -> str:
+        async with db.write() as conn:
+            tenant = await accounts.tenant_summary(conn, name)
+            return await webhook_store.rotate_secret(conn, tenant.id)
+
+    typer.echo(with_database(work))
 
 
 def ledger(

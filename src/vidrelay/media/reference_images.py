@@ -9,11 +9,10 @@ import io
 import re
 from collections.abc import Sequence
 
-import httpx
 from PIL import Image, UnidentifiedImageError
 
 from vidrelay.domain.errors import InvalidRequest
-from vidrelay.ssrf import check_outbound_url
+from vidrelay.outbound import OutboundError, OutboundRefused, guarded_request
 
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -77,23 +76,21 @@ async def load_image_url(url: str, param: str, allowlist: Sequence[str]) -> byte
 
 
 async def _fetch(url: str, param: str, allowlist: Sequence[str]) -> bytes:
-    await check_outbound_url(url, param=param, allowlist=allowlist)
-    chunks: list[bytes] = []
-    size = 0
+    """Fetch through the outbound guard; a refused or unreachable URL is the client's 400."""
     try:
-        async with (
-            httpx.AsyncClient(timeout=_FETCH_TIMEOUT_S, follow_redirects=False) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise InvalidRequest(
-                    f"{param} could not be fetched (HTTP {response.status_code}).", param=param
-                )
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_REFERENCE_BYTES:
-                    raise InvalidRequest(f"{param} is larger than the 20 MB limit.", param=param)
-                chunks.append(chunk)
-    except httpx.HTTPError as error:
+        response = await guarded_request(
+            "GET",
+            url,
+            allowlist=allowlist,
+            timeout_s=_FETCH_TIMEOUT_S,
+            max_bytes=MAX_REFERENCE_BYTES,
+        )
+    except OutboundRefused as refusal:
+        raise InvalidRequest(f"{param}: {refusal}.", param=param) from refusal
+    except OutboundError as error:
         raise InvalidRequest(f"{param} could not be fetched: {error}.", param=param) from error
-    return b"".join(chunks)
+    if response.status_code != 200:
+        raise InvalidRequest(
+            f"{param} could not be fetched (HTTP {response.status_code}).", param=param
+        )
+    return response.body

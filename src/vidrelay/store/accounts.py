@@ -15,6 +15,7 @@ from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.jobs import StatusStyle
 from vidrelay.domain.keys import hash_api_key, key_hint, new_api_key, new_key_id, new_tenant_id
 from vidrelay.domain.limits import Limits
+from vidrelay.domain.webhooks import new_webhook_secret
 from vidrelay.store.tables import api_keys, jobs, ledger_entries, tenant_groups, tenants
 
 
@@ -68,7 +69,11 @@ async def create_tenant(conn: AsyncConnection, name: str) -> Tenant:
     try:
         await conn.execute(
             insert(tenants).values(
-                id=tenant.id, name=name, balance_micros=0, created_at=int(time.time())
+                id=tenant.id,
+                name=name,
+                balance_micros=0,
+                created_at=int(time.time()),
+                webhook_secret=new_webhook_secret(),
             )
         )
     except IntegrityError as error:
@@ -258,6 +263,7 @@ class TenantSummary:
     rpm: int | None
     max_in_flight: int | None
     created_at: int
+    webhook_secret: str | None
 
 
 def _tenant_summaries() -> Select[Any]:
@@ -274,6 +280,7 @@ def _tenant_summaries() -> Select[Any]:
             tenants.c.rpm,
             tenants.c.max_in_flight,
             tenants.c.created_at,
+            tenants.c.webhook_secret,
         )
         .outerjoin(job_counts, job_counts.c.tenant_id == tenants.c.id)
         .order_by(tenants.c.name)
@@ -290,6 +297,7 @@ def _summary(row: Row[Any]) -> TenantSummary:
         rpm=row.rpm,
         max_in_flight=row.max_in_flight,
         created_at=int(row.created_at),
+        webhook_secret=row.webhook_secret,
     )
 
 

@@ -17,9 +17,11 @@ from vidrelay.domain.errors import Conflict, InsufficientQuota, RateLimited
 from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import PPM, quote, usd_text
+from vidrelay.domain.webhooks import EventType
 from vidrelay.store.database import Database
 from vidrelay.store.prices import price_rules_for
 from vidrelay.store.tables import api_keys, idempotency_keys, jobs, ledger_entries, tenants
+from vidrelay.store.webhooks import enqueue_video_event
 
 _JOB_COLUMNS = [
     jobs.c.id,
@@ -397,14 +399,26 @@ async def mark_completed(
             lease_owner=None,
             lease_expires_at=None,
         )
+        .returning(jobs.c.tenant_id, jobs.c.callback_url)
     )
-    return result.rowcount == 1
+    row = result.first()
+    if row is None:
+        return False
+    await enqueue_video_event(
+        conn,
+        job_id=job_id,
+        tenant_id=row.tenant_id,
+        callback_url=row.callback_url,
+        event_type=EventType.VIDEO_COMPLETED,
+    )
+    return True
 
 
 async def fail_and_refund(
     conn: AsyncConnection, job_id: str, code: str, message: str, worker: str | None = None
 ) -> bool:
-    """Mark an unfinished job failed and refund its charge, exactly once.
+    """Mark an unfinished job failed, refund its charge and queue its `video.failed` event,
+    exactly once.
 
     Returns False when the job had already reached a terminal state (someone else won).
     """
@@ -422,11 +436,18 @@ async def fail_and_refund(
             lease_owner=None,
             lease_expires_at=None,
         )
-        .returning(jobs.c.tenant_id, jobs.c.key_id, jobs.c.price_micros)
+        .returning(jobs.c.tenant_id, jobs.c.key_id, jobs.c.price_micros, jobs.c.callback_url)
     )
     row = result.first()
     if row is None:
         return False
+    await enqueue_video_event(
+        conn,
+        job_id=job_id,
+        tenant_id=row.tenant_id,
+        callback_url=row.callback_url,
+        event_type=EventType.VIDEO_FAILED,
+    )
     if row.price_micros:
         await conn.execute(
             update(tenants)

@@ -28,6 +28,7 @@ tenants = Table(
     Column("group_name", String(80), nullable=False, default="default"),
     Column("rpm", Integer, nullable=True),
     Column("max_in_flight", Integer, nullable=True),
+    Column("webhook_secret", String(80), nullable=True),
 )
 
 tenant_groups = Table(
@@ -137,4 +138,56 @@ instance_secrets = Table(
     metadata,
     Column("name", String(60), primary_key=True),
     Column("value", String(200), nullable=False),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", String(200), nullable=False),  # comma-separated
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_webhook_endpoints_tenant", "tenant_id"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the stable `webhook-id`
+    Column("tenant_id", String(40), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("job_id", String(60), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("payload", Text, nullable=True),  # frozen at the first attempt
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("event_id", String(40), nullable=False),
+    Column("tenant_id", String(40), nullable=False),
+    Column("endpoint_id", String(40), nullable=True),  # None: the job's own callback_url
+    Column("url", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), nullable=False),
+    Column("attempted_at", BigInteger, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_webhook_attempts_delivery", "delivery_id"),
 )

@@ -7,8 +7,8 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from vidrelay.api.signed_urls import UrlSigner
 from vidrelay.domain.jobs import JobRecord, JobStatus, StatusStyle, wire_status
+from vidrelay.domain.signed_urls import UrlSigner
 
 
 def video_object(

@@ -1,0 +1,159 @@
+"""Delivers webhook events from the outbox: signed (Standard Webhooks), retried with
+exponential backoff, every attempt recorded, SSRF-guarded.
+
+At-least-once: a delivery is claimed with a short lease before sending, so a sender killed
+mid-send leaves it due again after the lease, and the receiver de-duplicates on the stable
+`webhook-id` (the event id). The event body is frozen at the first attempt, so every retry and
+every destination sends the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import structlog
+from standardwebhooks.webhooks import Webhook
+
+from vidrelay.domain.jobs import StatusStyle
+from vidrelay.domain.signed_urls import UrlSigner
+from vidrelay.domain.video_object import video_object
+from vidrelay.domain.webhooks import MAX_ATTEMPTS, retry_delay_s
+from vidrelay.outbound import OutboundError, OutboundRefused, guarded_request
+from vidrelay.settings import Settings
+from vidrelay.store import jobs as job_store
+from vidrelay.store import webhooks as webhook_store
+from vidrelay.store.database import Database
+
+log = structlog.get_logger(__name__)
+_CLAIM_LEASE_S = 120.0
+_BATCH = 32
+_MAX_RESPONSE_BYTES = 64 * 1024
+
+
+class WebhookSender:
+    def __init__(self, db: Database, settings: Settings, signer: UrlSigner) -> None:
+        self._db = db
+        self._settings = settings
+        self._signer = signer
+        self._public_root = settings.public_url or settings.base_url
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="vidrelay-webhooks")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.send_due()
+            except Exception:  # a transient database error must not stop deliveries
+                log.exception("webhook_tick_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.webhook_tick_s)
+            self._wake.clear()
+
+    async def send_due(self) -> int:
+        """Send every delivery due now; returns how many were attempted."""
+        async with self._db.write() as conn:
+            due = await webhook_store.claim_due_deliveries(
+                conn, time.time(), _CLAIM_LEASE_S, _BATCH
+            )
+        await asyncio.gather(*(self._attempt(delivery) for delivery in due))
+        return len(due)
+
+    async def _attempt(self, delivery: webhook_store.DueDelivery) -> None:
+        payload = delivery.payload or await self._freeze_payload(delivery)
+        timestamp = datetime.now(UTC)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "vidrelay-webhooks",
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(int(timestamp.timestamp())),
+            "webhook-signature": Webhook(delivery.secret).sign(
+                delivery.event_id, timestamp, payload
+            ),
+        }
+        started = time.monotonic()
+        status_code: int | None = None
+        retry_after: float | None = None
+        error: str | None = None
+        try:
+            response = await guarded_request(
+                "POST",
+                delivery.url,
+                allowlist=self._settings.outbound_allowlist_entries,
+                headers=headers,
+                content=payload.encode(),
+                timeout_s=self._settings.webhook_timeout_s,
+                max_bytes=_MAX_RESPONSE_BYTES,
+            )
+            status_code = response.status_code
+            retry_after = _retry_after_s(response.headers.get("retry-after"))
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except (OutboundError, OutboundRefused) as failure:
+            error = str(failure) or type(failure).__name__
+        latency_ms = int((time.monotonic() - started) * 1000)
+        delivered = error is None
+        attempts_made = delivery.attempts + 1
+        next_attempt_at = None
+        if not delivered and attempts_made < MAX_ATTEMPTS:
+            base = self._settings.webhook_retry_base_s
+            next_attempt_at = time.time() + retry_delay_s(attempts_made, base, retry_after)
+        async with self._db.write() as conn:
+            await webhook_store.record_attempt(
+                conn,
+                delivery.id,
+                status_code=status_code,
+                latency_ms=latency_ms,
+                error=error,
+                next_attempt_at=next_attempt_at,
+                delivered=delivered,
+            )
+        log.info(
+            "webhook_attempt",
+            delivery_id=delivery.id,
+            event_id=delivery.event_id,
+            status_code=status_code,
+            delivered=delivered,
+        )
+
+    async def _freeze_payload(self, delivery: webhook_store.DueDelivery) -> str:
+        async with self._db.write() as conn:
+            job = await job_store.get_job(conn, delivery.job_id, include_deleted=True)
+            assert job is not None, "an event always names a stored job"
+            video = video_object(job, StatusStyle.OPENAI, self._signer, self._public_root)
+            event = {
+                "id": delivery.event_id,
+                "object": "event",
+                "type": delivery.event_type,
+                "created_at": delivery.event_created_at,
+                "data": {"id": job.id, "video": video},
+            }
+            return await webhook_store.freeze_payload(
+                conn, delivery.event_id, json.dumps(event, separators=(",", ":"))
+            )
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
