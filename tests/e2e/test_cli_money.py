@@ -42,3 +42,22 @@ def test_tenants_keys_prices_and_ledger_from_the_command_line(tmp_path: Path) ->
     assert "reverse" in listing and "2.000000" in listing and "vip" in listing
     updated = json.loads(cli("tenants", "set", "acme", "--group", "vip", "--rpm", "0").stdout)
     assert updated["group"] == "vip" and updated["rpm"] is None
+
+
+def test_webhook_secret_rotation_and_endpoints_from_the_command_line(tmp_path: Path) -> None:
+    cli = ServerProcess(tmp_path / "data").cli
+    cli("tenants", "topup", "hooked", "1")
+    secret = json.loads(cli("tenants", "show", "hooked", "--json").stdout)["webhook_secret"]
+    assert secret.startswith("whsec_")
+    rotated = cli("tenants", "rotate-secret", "hooked").stdout.strip()
+    assert rotated.startswith("whsec_") and rotated != secret
+    assert (
+        json.loads(cli("tenants", "show", "hooked", "--json").stdout)["webhook_secret"] == rotated
+    )
+
+    endpoint_id = cli("webhooks", "add", "https://hooks.example.com/v", "--tenant", "hooked")
+    endpoint_id = endpoint_id.stdout.strip()
+    assert endpoint_id.startswith("we_")
+    assert "hooks.example.com" in cli("webhooks", "list", "--tenant", "hooked").stdout
+    cli("webhooks", "remove", endpoint_id, "--tenant", "hooked")
+    assert "hooks.example.com" not in cli("webhooks", "list", "--tenant", "hooked").stdout

@@ -36,8 +36,13 @@ def with_database(work: Callable[[Database], Awaitable[T]], settings: Settings |
     try:
         return asyncio.run(run())
     except VidrelayError as error:
-        err.print(f"[red]error:[/red] {error.message}")
-        raise typer.Exit(1) from error
+        raise fail(error) from error
+
+
+def fail(error: VidrelayError) -> typer.Exit:
+    """Print a domain error the way every command does; raise what this returns."""
+    err.print(f"[red]error:[/red] {error.message}")
+    return typer.Exit(1)
 
 
 def parse_usd(value: str, *, allow_negative: bool = False) -> int:

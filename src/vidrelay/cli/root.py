@@ -16,6 +16,7 @@ from vidrelay.cli.common import err, with_database
 from vidrelay.cli.keys import keys_app
 from vidrelay.cli.prices import groups_app, prices_app
 from vidrelay.cli.tenants import ledger, tenants_app
+from vidrelay.cli.webhooks import webhooks_app
 from vidrelay.settings import load_settings
 from vidrelay.store.database import Database
 
@@ -27,6 +28,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(prices_app, name="prices")
 app.add_typer(groups_app, name="groups")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(db_app, name="db")
 app.command("ledger")(ledger)
 
