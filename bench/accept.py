@@ -34,15 +34,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
-import re
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,13 +47,26 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from harness import (
+    HOST,
+    RESPONSE_GRACE_S,
+    CannotRun,
+    Processes,
+    create_key,
+    free_port,
+    interrupt_on_sigterm,
+    percentile,
+    run_python_loadgen,
+    tail,
+    vidrelay_command,
+    wait_until_up,
+)
+
 GOAL = 0.70
 WARMUP_S = 2.0
 EXHAUST_S = 5.0
 EXHAUST_MAX_JOBS = 500
 EXHAUST_MIN_JOBS = 20
-RESPONSE_GRACE_S = 15.0  # an answer later than this past the deadline counts as a timeout
-HOST = "127.0.0.1"
 PRICE_MICROS = 400_000  # sora-2, 4 s, 720x1280: $0.40
 THROUGHPUT_BALANCE_USD = Decimal("1000000")
 POSTGRES_URL_ENV = "VIDRELAY_TEST_POSTGRES_URL"
@@ -71,10 +79,6 @@ NO_POSTGRES = (
     f"(or pass --database-url / set {POSTGRES_URL_ENV} to an admin URL such as "
     "postgresql+asyncpg://postgres:postgres@127.0.0.1:5432/postgres)"
 )
-
-
-class CannotRun(RuntimeError):
-    """The benchmark cannot run (no database, the server did not start, ...)."""
 
 
 def multipart_body() -> bytes:
@@ -121,167 +125,39 @@ class Load:
         return self.sent == self.answered and not self.timeouts and not self.errors
 
 
-@dataclass
-class _Tally:
-    seen: list[tuple[float, float, int, bool]] = field(default_factory=list)
-    sent: int = 0
-    timeouts: int = 0
-
-
-async def _connection(request: bytes, port: int, stop_at: float, tally: _Tally) -> None:
-    clock = time.perf_counter
-    give_up_at = stop_at + RESPONSE_GRACE_S
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        while True:
-            started = clock()
-            if started >= stop_at:
-                return
-            writer.write(request)
-            tally.sent += 1
-            try:
-                async with asyncio.timeout(max(0.1, give_up_at - started)):
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-                    if match is None:
-                        raise RuntimeError(f"answer without content-length: {head[:200]!r}")
-                    body = await reader.readexactly(int(match.group(1)))
-            except TimeoutError:
-                tally.timeouts += 1
-                return
-            finished = clock()
-            status = int(head[9:12])
-            tally.seen.append((finished, finished - started, status, b"insufficient_quota" in body))
-            if re.search(rb"(?i)\r\nconnection:\s*close", head):
-                writer.close()
-                reader, writer = await asyncio.open_connection(HOST, port)
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
-
-
-async def _load(port: int, auth: str, concurrency: int, seconds: float, warmup_s: float) -> None:
+def loadgen(port: int, auth: str, concurrency: int, seconds: float, warmup_s: float) -> None:
+    """The load-generator process: submit until the deadline, print what it saw as JSON."""
     body = multipart_body()
     request = (
         f"POST /v1/videos HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: {auth}\r\n"
         f"Content-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
-    measure_from = time.perf_counter() + warmup_s
-    stop_at = measure_from + seconds
-    tally = _Tally()
-    outcomes = await asyncio.gather(
-        *(_connection(request, port, stop_at, tally) for _ in range(concurrency)),
-        return_exceptions=True,
+    tally = run_python_loadgen(
+        request, port, concurrency, seconds, warmup_s, marker=b"insufficient_quota"
     )
-    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     # With no warm-up (the exhaustion phase) every answer counts, including those in flight at
     # the deadline; otherwise only those answered inside the measured window.
-    measured = [s for s in tally.seen if warmup_s == 0 or measure_from <= s[0] <= stop_at]
-    latencies = sorted(latency for _, latency, status, _ in measured if status == 200)
+    measured = tally.measured()
+    latencies = sorted(a.latency for a in measured if a.status == 200)
     other: dict[str, int] = {}
-    for _, _, status, _ in measured:
-        if status not in (200, 429):
-            other[str(status)] = other.get(str(status), 0) + 1
+    for answer in measured:
+        if answer.status not in (200, 429):
+            other[str(answer.status)] = other.get(str(answer.status), 0) + 1
     result = {
         "accepted": len(latencies),
-        "quota_429": sum(1 for s in measured if s[2] == 429 and s[3]),
-        "other_429": sum(1 for s in measured if s[2] == 429 and not s[3]),
+        "quota_429": sum(1 for a in measured if a.status == 429 and a.marked),
+        "other_429": sum(1 for a in measured if a.status == 429 and not a.marked),
         "other": other,
-        "p50_ms": _percentile(latencies, 0.50) * 1000,
-        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
         "sent": tally.sent,
-        "answered": len(tally.seen),
-        "total_accepted": sum(1 for s in tally.seen if s[2] == 200),
+        "answered": len(tally.answers),
+        "total_accepted": sum(1 for a in tally.answers if a.status == 200),
         "timeouts": tally.timeouts,
-        "errors": len(errors),
-        "error_sample": repr(errors[0]) if errors else "",
+        "errors": len(tally.errors),
+        "error_sample": repr(tally.errors[0]) if tally.errors else "",
     }
     print(json.dumps(result), flush=True)
-
-
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
-
-
-def run_python_loadgen(
-    port: int, auth: str, concurrency: int, seconds: float, warmup_s: float
-) -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop  # the cheaper event loop, installed with uvicorn[standard]
-
-        uvloop.install()
-    asyncio.run(_load(port, auth, concurrency, seconds, warmup_s))
-
-
-# --------------------------------------------------------------------------- processes
-
-
-class Processes:
-    """Every subprocess this script starts, each in its own session so it can be stopped whole."""
-
-    def __init__(self) -> None:
-        self._running: list[subprocess.Popen[Any]] = []
-
-    def start(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
-        process = subprocess.Popen(argv, start_new_session=True, **kwargs)
-        self._running.append(process)
-        return process
-
-    def stop(self, process: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)  # uvicorn shuts down gracefully on SIGTERM
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(grace_s)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(5)
-        if process in self._running:
-            self._running.remove(process)
-
-    def stop_all(self) -> None:
-        for process in reversed(list(self._running)):
-            self.stop(process)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def vidrelay_command() -> list[str]:
-    found = shutil.which("vidrelay", path=str(Path(sys.executable).parent)) or shutil.which(
-        "vidrelay"
-    )
-    return [found] if found else [sys.executable, "-m", "vidrelay.cli"]
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def wait_until_up(
-    url: str, process: subprocess.Popen[Any], log_file: Path, timeout_s: float = 30.0
-) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CannotRun(f"server exited ({process.returncode}):\n{_tail(log_file)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise CannotRun(f"server did not answer {url} within {timeout_s:.0f} s:\n{_tail(log_file)}")
 
 
 # --------------------------------------------------------------------------- databases
@@ -468,25 +344,10 @@ class Bench:
         )
         return env
 
-    def create_key(self, env: dict[str, str], tenant: str, balance_usd: Decimal) -> str:
-        argv = ["keys", "create", "--tenant", tenant, "--balance", str(balance_usd)]
-        created = subprocess.run(
-            [*vidrelay_command(), *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if created.returncode != 0 or not created.stdout.strip():
-            raise CannotRun(f"vidrelay keys create failed:\n{created.stdout}{created.stderr}")
-        return created.stdout.strip().splitlines()[-1].strip()
-
     def start_server(self, env: dict[str, str], log_path: Path) -> tuple[int, Any]:
         port = free_port()
         argv = [*vidrelay_command(), "serve", "--host", HOST, "--port", str(port)]
-        with log_path.open("w") as log:
-            server = self.processes.start(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = self.processes.start_logged(argv, env, log_path)
         wait_until_up(f"http://{HOST}:{port}/healthz", server, log_path)
         return port, server
 
@@ -502,7 +363,7 @@ class Bench:
         )
         if response.status_code != 200:
             raise CannotRun(
-                f"a single submit failed: {response.status_code} {response.text}\n{_tail(log_path)}"
+                f"a single submit failed: {response.status_code} {response.text}\n{tail(log_path)}"
             )
 
     def load(self, port: int, key: str, seconds: float, warmup_s: float) -> Load:
@@ -529,7 +390,7 @@ class Bench:
         run_dir.mkdir()
         database_url = self.dbs.create()
         env = self.env(run_dir, database_url, billing)
-        key = self.create_key(env, "bench", THROUGHPUT_BALANCE_USD)
+        key = create_key(env, "bench", THROUGHPUT_BALANCE_USD)
         log_path = run_dir / "server.log"
         port, server = self.start_server(env, log_path)
         self.smoke(port, key, log_path)
@@ -555,7 +416,7 @@ class Bench:
         per_phase = result.load.rate * EXHAUST_S
         n_jobs = int(min(EXHAUST_MAX_JOBS, max(EXHAUST_MIN_JOBS, per_phase / 2)))
         balance_usd = Decimal(n_jobs) * Decimal(PRICE_MICROS) / Decimal(1_000_000)
-        key = self.create_key(env, "bench-exhaust", balance_usd)
+        key = create_key(env, "bench-exhaust", balance_usd)
         load = self.load(port, key, EXHAUST_S, 0)
         result.exhaust_jobs = n_jobs
         result.exhaust_load = load
@@ -721,14 +582,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.loadgen_port is not None:
-        run_python_loadgen(
+        loadgen(
             args.loadgen_port,
             args.loadgen_auth,
             args.concurrency,
@@ -737,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     processes = Processes()
     try:
         return 0 if bench(args, processes) else 1

@@ -13,15 +13,11 @@ ratio is (non-zero only when it cannot run).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,9 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import (
+    HOST,
+    Processes,
+    create_key,
+    free_port,
+    interrupt_on_sigterm,
+    percentile,
+    run_python_loadgen,
+    vidrelay_command,
+    wait_until_up,
+)
+
 GOAL = 0.5
 WARMUP_S = 2.0
-HOST = "127.0.0.1"
 # Exactly what `vidrelay serve` passes to uvicorn.run (see src/vidrelay/cli.py).
 UVICORN_LOG_LEVEL = "info"
 RENDER_TIMEOUT_S = 60.0
@@ -61,82 +68,24 @@ def serve_bare(port: int, body_file: Path) -> None:
 # --------------------------------------------------------------------------- python load generator
 
 
-async def _connection(
-    request: bytes,
-    port: int,
-    measure_from: float,
-    stop_at: float,
-    latencies: list[float],
-    failures: list[int],
-) -> None:
-    reader, writer = await asyncio.open_connection(HOST, port)
-    clock = time.perf_counter
-    try:
-        while True:
-            started = clock()
-            if started >= stop_at:
-                return
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            if match is None:
-                raise RuntimeError(f"response without content-length: {head[:200]!r}")
-            await reader.readexactly(int(match.group(1)))
-            finished = clock()
-            if measure_from <= finished <= stop_at:
-                latencies.append(finished - started)
-                if head[9:12] != b"200":
-                    failures.append(int(head[9:12]))
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
-
-
-async def _load(url_path: str, port: int, auth: str, concurrency: int, seconds: float) -> None:
+def loadgen(url_path: str, port: int, auth: str, concurrency: int, seconds: float) -> None:
+    """The python client process: poll until the deadline, print what it saw as JSON."""
     request = (
         f"GET {url_path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: {auth}\r\n\r\n"
     ).encode()
-    now = time.perf_counter()
-    measure_from = now + WARMUP_S
-    stop_at = measure_from + seconds
-    latencies: list[float] = []
-    failures: list[int] = []
-    await asyncio.gather(
-        *(
-            _connection(request, port, measure_from, stop_at, latencies, failures)
-            for _ in range(concurrency)
-        )
-    )
-    latencies.sort()
+    tally = run_python_loadgen(request, port, concurrency, seconds, WARMUP_S)
+    measured = tally.measured()
+    latencies = sorted(answer.latency for answer in measured)
     result = {
         "requests": len(latencies),
         "rps": len(latencies) / seconds,
-        "p50_ms": _percentile(latencies, 0.50) * 1000,
-        "p99_ms": _percentile(latencies, 0.99) * 1000,
-        "non_2xx": len(failures),
-        "errors": 0,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "non_2xx": sum(1 for answer in measured if answer.status != 200),
+        # Like wrk's socket errors: connections that failed and requests that timed out.
+        "errors": len(tally.errors) + tally.timeouts,
     }
     print(json.dumps(result), flush=True)
-
-
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, int(fraction * len(sorted_values)))
-    return sorted_values[index]
-
-
-def run_python_loadgen(
-    url_path: str, port: int, auth: str, concurrency: int, seconds: float
-) -> None:
-    try:
-        import uvloop  # the cheaper event loop, when installed (it is with uvicorn[standard])
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(_load(url_path, port, auth, concurrency, seconds))
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -150,72 +99,6 @@ class Result:
     p99_ms: float
     non_2xx: int
     errors: int
-
-
-class Processes:
-    """Every subprocess this script starts, each in its own session so it can be stopped whole."""
-
-    def __init__(self) -> None:
-        self._running: list[subprocess.Popen[Any]] = []
-
-    def start(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
-        process = subprocess.Popen(argv, start_new_session=True, **kwargs)
-        self._running.append(process)
-        return process
-
-    def stop(self, process: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)  # uvicorn shuts down gracefully on SIGTERM
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(grace_s)
-        # Whatever the process left behind in its session (e.g. render pool workers).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(5)
-        if process in self._running:
-            self._running.remove(process)
-
-    def stop_all(self) -> None:
-        for process in reversed(list(self._running)):
-            self.stop(process)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def vidrelay_command() -> list[str]:
-    found = shutil.which("vidrelay", path=str(Path(sys.executable).parent)) or shutil.which(
-        "vidrelay"
-    )
-    return [found] if found else [sys.executable, "-m", "vidrelay.cli"]
-
-
-def wait_until_up(
-    url: str, process: subprocess.Popen[Any], log_file: Path, timeout_s: float = 30.0
-) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited ({process.returncode}):\n{_tail(log_file)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not answer {url} within {timeout_s:.0f} s:\n{_tail(log_file)}")
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def completed_video(base: str, key: str) -> dict[str, Any]:
@@ -328,13 +211,6 @@ def measure(
     )
 
 
-def start_server(
-    processes: Processes, argv: list[str], env: dict[str, str], log_path: Path
-) -> subprocess.Popen[Any]:
-    with log_path.open("w") as log:
-        return processes.start(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
 def bench(args: argparse.Namespace, processes: Processes) -> None:
     client = args.client
     if client == "auto":
@@ -357,26 +233,13 @@ def run_all(
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if k != "VIDRELAY_DATABASE_URL"}  # SQLite
     env["VIDRELAY_DATA_DIR"] = str(work / "data")
-    created = subprocess.run(
-        [*vidrelay_command(), "keys", "create", "--tenant", "bench", "--balance", "10"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if created.returncode != 0 or not created.stdout.strip():
-        raise RuntimeError(f"vidrelay keys create failed:\n{created.stdout}{created.stderr}")
-    key = created.stdout.strip().splitlines()[-1].strip()
+    key = create_key(env, "bench", "10")
     auth = f"Bearer {key}"
 
     ours_port = free_port()
     ours_log = work / "ours.log"
-    ours = start_server(
-        processes,
-        [*vidrelay_command(), "serve", "--host", HOST, "--port", str(ours_port)],
-        env,
-        ours_log,
+    ours = processes.start_logged(
+        [*vidrelay_command(), "serve", "--host", HOST, "--port", str(ours_port)], env, ours_log
     )
     ours_base = f"http://{HOST}:{ours_port}"
     wait_until_up(f"{ours_base}/healthz", ours, ours_log)
@@ -391,7 +254,7 @@ def run_all(
     bare_port = free_port()
     bare_log = work / "bare.log"
     bare_argv = [sys.executable, __file__, "--serve-bare-port", str(bare_port)]
-    bare = start_server(processes, [*bare_argv, "--body-file", str(body_file)], env, bare_log)
+    bare = processes.start_logged([*bare_argv, "--body-file", str(body_file)], env, bare_log)
     wait_until_up(f"http://{HOST}:{bare_port}{url_path}", bare, bare_log)
     if httpx.get(f"http://{HOST}:{bare_port}{url_path}").content != reference.content:
         raise RuntimeError("the bare endpoint does not return the same body")
@@ -487,22 +350,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_bare_port is not None:
         serve_bare(args.serve_bare_port, args.body_file)
         return 0
     if args.loadgen_path is not None:
-        run_python_loadgen(
+        loadgen(
             args.loadgen_path, args.loadgen_port, args.loadgen_auth, args.concurrency, args.seconds
         )
         return 0
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     processes = Processes()
     try:
         bench(args, processes)
