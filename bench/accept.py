@@ -241,6 +241,7 @@ class Audit:
     job_price_micros: int
     charge_entries: int
     key_spent_micros: int
+    keys_with_spend_limit: int
 
 
 def audit_tenant(database_url: str, tenant: str, initial_micros: int) -> Audit:
@@ -266,8 +267,9 @@ def audit_tenant(database_url: str, tenant: str, initial_micros: int) -> Audit:
                 "FROM ledger_entries WHERE tenant_id = $1",
                 tenant_id,
             )
-            spent = await connection.fetchval(
-                "SELECT coalesce(sum(spent_micros), 0) FROM api_keys WHERE tenant_id = $1",
+            keys = await connection.fetchrow(
+                "SELECT coalesce(sum(spent_micros), 0) AS spent, count(spend_limit_micros) AS"
+                " limited FROM api_keys WHERE tenant_id = $1",
                 tenant_id,
             )
             return Audit(
@@ -278,7 +280,8 @@ def audit_tenant(database_url: str, tenant: str, initial_micros: int) -> Audit:
                 job_rows=int(jobs["n"]),
                 job_price_micros=int(jobs["price"]),
                 charge_entries=int(ledger["charges"]),
-                key_spent_micros=int(spent),
+                key_spent_micros=int(keys["spent"]),
+                keys_with_spend_limit=int(keys["limited"]),
             )
         finally:
             await connection.close()
@@ -306,10 +309,10 @@ def billed_problems(audit: Audit) -> list[str]:
         )
     if audit.charge_entries != audit.job_rows:
         problems.append(f"{audit.charge_entries} charge entries for {audit.job_rows} jobs")
-    if audit.key_spent_micros != audit.job_price_micros:
-        problems.append(
-            f"key spent_micros {audit.key_spent_micros} != jobs' price {audit.job_price_micros}"
-        )
+    # a key's spend is tracked only when it has a spending limit
+    expected_spent = audit.job_price_micros if audit.keys_with_spend_limit else 0
+    if audit.key_spent_micros != expected_spent:
+        problems.append(f"key spent_micros {audit.key_spent_micros} != expected {expected_spent}")
     return problems
 
 

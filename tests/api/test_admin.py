@@ -145,8 +145,10 @@ async def test_a_tenant_is_created_topped_up_and_adjusted_with_exact_balances_an
         "rpm",
         "max_in_flight",
         "created_at",
+        "webhook_secret",
     }
     assert created["name"] == "acme" and created["group"] == "default"
+    assert created["webhook_secret"].startswith("whsec_")
     assert (created["balance_usd"], created["jobs"]) == ("10.500000", 0)
     assert (created["rpm"], created["max_in_flight"]) == (60, 3)
 

@@ -118,6 +118,7 @@ async def create_video(
         multiplier_ppm=principal.multiplier_ppm,
         key_limits=principal.key_limits,
         tenant_limits=principal.tenant_limits,
+        key_has_spend_limit=principal.key_has_spend_limit,
         idempotency_key=idempotency_key,
         request_hash=request_fingerprint(normalised, callback_url, reference),
         charge=context.settings.billing,

@@ -36,6 +36,7 @@ from vidrelay.upstreams.base import (
 )
 
 log = structlog.get_logger(__name__)
+_STOP_GRACE_S = 10.0
 
 
 class JobRunner:
@@ -54,6 +55,7 @@ class JobRunner:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._next_sweep = 0.0
 
     def start(self) -> None:
@@ -64,20 +66,32 @@ class JobRunner:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Stop and hand running jobs back to the queue at once, so a restart resumes them."""
+        """Stop and hand running jobs back to the queue at once, so a restart resumes them.
+
+        Cooperative: the loop and the jobs stop at their next pause, never halfway through a
+        database transaction (a transaction cut by cancellation can keep SQLite's write lock
+        until its connection is collected). Jobs still busy after `_STOP_GRACE_S` (a long
+        download, say) are cancelled.
+        """
+        self._stopping.set()
         if self._loop_task:
-            self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         tasks = list(self._running.values())
-        for task in tasks:
+        _done, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE_S) if tasks else ((), ())
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if tasks:
-            async with self._db.write() as conn:
-                await job_store.requeue_owned(conn, self.worker_id)
+        await asyncio.gather(*pending, return_exceptions=True)
+        async with self._db.write() as conn:
+            await job_store.requeue_owned(conn, self.worker_id)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, or wake early when stopping; True when the runner is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._tick()
             except Exception:  # a transient database error must not stop the runner
@@ -172,7 +186,8 @@ class JobRunner:
                 progress = min(status.progress, 99)
                 async with self._db.write() as conn:
                     await job_store.record_progress(conn, job.id, self.worker_id, progress)
-            await asyncio.sleep(status.poll_after_s or 1.0)
+            if await self._pause(status.poll_after_s or 1.0):
+                return  # stopping: the job goes back to the queue and resumes elsewhere
 
     async def _submit(self, job: JobRecord, upstream: Upstream) -> str:
         request = UpstreamRequest(

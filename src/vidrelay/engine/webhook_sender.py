@@ -43,6 +43,7 @@ class WebhookSender:
         self._public_root = settings.public_url or settings.base_url
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="vidrelay-webhooks")
@@ -51,12 +52,15 @@ class WebhookSender:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Finish the attempts in flight (each bounded by the receiver timeout), then stop;
+        never cut a transaction halfway (see `JobRunner.stop`)."""
+        self._stopping.set()
+        self._wake.set()
         if self._task:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.send_due()
             except Exception:  # a transient database error must not stop deliveries

@@ -36,6 +36,7 @@ class Principal:
     key_limits: Limits = field(default_factory=Limits)
     tenant_limits: Limits = field(default_factory=Limits)
     multiplier_ppm: int = 1_000_000
+    key_has_spend_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
                 api_keys.c.status_style,
                 api_keys.c.rpm,
                 api_keys.c.max_in_flight,
+                api_keys.c.spend_limit_micros,
                 tenants.c.rpm.label("tenant_rpm"),
                 tenants.c.max_in_flight.label("tenant_max_in_flight"),
                 func.coalesce(tenant_groups.c.multiplier_ppm, 1_000_000).label("multiplier"),
@@ -228,6 +230,7 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
         key_limits=Limits(row.rpm, row.max_in_flight),
         tenant_limits=Limits(row.tenant_rpm, row.tenant_max_in_flight),
         multiplier_ppm=int(row.multiplier),
+        key_has_spend_limit=row.spend_limit_micros is not None,
     )
 
 

@@ -73,6 +73,7 @@ class NewJob:
     multiplier_ppm: int = PPM
     key_limits: Limits = field(default_factory=Limits)
     tenant_limits: Limits = field(default_factory=Limits)
+    key_has_spend_limit: bool = False
     idempotency_key: str | None = None
     request_hash: str | None = None
     charge: bool = True
@@ -90,8 +91,9 @@ async def accept_job(db: Database, job: NewJob) -> Accepted:
     Concurrency: the conditional UPDATE of the tenant's balance both spends the money and locks
     the tenant's row, so racing accepts of one tenant are serialised from there on (PostgreSQL);
     SQLite writers are serialised by `BEGIN IMMEDIATE`. In-flight counts and the key's spending
-    limit are therefore exact. Two requests racing on one new idempotency key collide on its
-    primary key; the loser retries once and finds the winner's job.
+    limit (tracked only for keys that have one) are therefore exact. Two requests racing on
+    one new idempotency key collide on its primary key; the loser retries once and finds the
+    winner's job.
     """
     for attempt in (1, 2):
         try:
@@ -104,6 +106,10 @@ async def accept_job(db: Database, job: NewJob) -> Accepted:
 
 
 async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
+    """The rows are written first and the tenant's row is locked last (by the balance UPDATE):
+    what runs while other accepts of this tenant wait is then one statement, the in-flight
+    counts when limits are set, the key's spend when it has a limit, and the commit. A refusal
+    raises, and the rollback takes the rows back."""
     now = time.time()
     if job.idempotency_key is not None:
         replayed = await _claim_idempotency_key(conn, job, now)
@@ -113,45 +119,6 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
     price = 0
     if job.charge:
         price = quote(await price_rules_for(conn, request.model), request, job.multiplier_ppm)
-    charged = await conn.execute(
-        update(tenants)
-        .where(tenants.c.id == job.tenant_id, tenants.c.balance_micros >= price)
-        .values(balance_micros=tenants.c.balance_micros - price)
-    )
-    if charged.rowcount != 1:
-        raise InsufficientQuota(
-            f"Your balance cannot pay for this video (${usd_text(price)} for "
-            f"{request.seconds} s of {request.model}); top up and try again."
-        )
-    await _check_in_flight(conn, jobs.c.key_id == job.key_id, job.key_limits, "this key")
-    await _check_in_flight(conn, jobs.c.tenant_id == job.tenant_id, job.tenant_limits, "you")
-    if price:
-        within_limit = await conn.execute(
-            update(api_keys)
-            .where(
-                api_keys.c.id == job.key_id,
-                or_(
-                    api_keys.c.spend_limit_micros.is_(None),
-                    api_keys.c.spent_micros + price <= api_keys.c.spend_limit_micros,
-                ),
-            )
-            .values(spent_micros=api_keys.c.spent_micros + price)
-        )
-        if within_limit.rowcount != 1:
-            raise InsufficientQuota(
-                f"This key has reached its spending limit (this video costs ${usd_text(price)})."
-            )
-        await conn.execute(
-            insert(ledger_entries).values(
-                tenant_id=job.tenant_id,
-                kind="charge",
-                amount_micros=-price,
-                job_id=job.id,
-                note=f"{request.model} {request.seconds}s {request.size}",
-                actor=job.key_id,
-                created_at=int(now),
-            )
-        )
     values = {
         "id": job.id,
         "tenant_id": job.tenant_id,
@@ -174,6 +141,43 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
     row = (
         await conn.execute(insert(jobs).values(created_ts=now, **values).returning(*_JOB_COLUMNS))
     ).one()
+    if price:
+        await conn.execute(
+            insert(ledger_entries).values(
+                tenant_id=job.tenant_id,
+                kind="charge",
+                amount_micros=-price,
+                job_id=job.id,
+                note=f"{request.model} {request.seconds}s {request.size}",
+                actor=job.key_id,
+                created_at=int(now),
+            )
+        )
+    charged = await conn.execute(
+        update(tenants)
+        .where(tenants.c.id == job.tenant_id, tenants.c.balance_micros >= price)
+        .values(balance_micros=tenants.c.balance_micros - price)
+    )
+    if charged.rowcount != 1:
+        raise InsufficientQuota(
+            f"Your balance cannot pay for this video (${usd_text(price)} for "
+            f"{request.seconds} s of {request.model}); top up and try again."
+        )
+    await _check_in_flight(conn, jobs.c.key_id == job.key_id, job.key_limits, "this key")
+    await _check_in_flight(conn, jobs.c.tenant_id == job.tenant_id, job.tenant_limits, "you")
+    if price and job.key_has_spend_limit:
+        within_limit = await conn.execute(
+            update(api_keys)
+            .where(
+                api_keys.c.id == job.key_id,
+                api_keys.c.spent_micros + price <= api_keys.c.spend_limit_micros,
+            )
+            .values(spent_micros=api_keys.c.spent_micros + price)
+        )
+        if within_limit.rowcount != 1:
+            raise InsufficientQuota(
+                f"This key has reached its spending limit (this video costs ${usd_text(price)})."
+            )
     return Accepted(_record(row), replayed=False)
 
 
@@ -218,7 +222,7 @@ async def _check_in_flight(
     in_flight = await conn.scalar(
         select(func.count()).select_from(jobs).where(owner, jobs.c.status.in_(_UNFINISHED_VALUES))
     )
-    if int(in_flight or 0) >= limits.max_in_flight:
+    if int(in_flight or 0) > limits.max_in_flight:  # the count includes this new job
         raise RateLimited(
             f"Too many videos in flight: {whom} may have {limits.max_in_flight} queued or in "
             "progress at once. Retry when one finishes.",
@@ -456,7 +460,7 @@ async def fail_and_refund(
         )
         await conn.execute(
             update(api_keys)
-            .where(api_keys.c.id == row.key_id)
+            .where(api_keys.c.id == row.key_id, api_keys.c.spend_limit_micros.is_not(None))
             .values(spent_micros=api_keys.c.spent_micros - row.price_micros)
         )
         await conn.execute(
