@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from urllib.parse import urlsplit
 
 import av
@@ -299,3 +300,33 @@ async def test_healthz_and_unknown_paths(client: httpx.AsyncClient) -> None:
     missing = await client.get("/v1/nothing")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+
+
+async def test_expired_media_is_deleted_and_its_content_answers_404(
+    app: FastAPI, client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    from sqlalchemy import update
+
+    from vidrelay.store.tables import jobs
+
+    key = await make_key()
+    video = await create(client, key)
+    done = await wait_for_status(client, video["id"], key)
+    assert done["status"] == "completed"
+    media_dir = app.state.context.media.job_dir(video["id"])
+    assert media_dir.exists()
+    async with app.state.context.db.write() as conn:
+        await conn.execute(update(jobs).where(jobs.c.id == video["id"]).values(expires_at=1))
+    runner = app.state.context.runner
+    assert await runner.purge_expired_media(time.time()) == 1
+    assert not media_dir.exists()
+    assert await runner.purge_expired_media(time.time()) == 0  # once
+    content = await client.get(f"/v1/videos/{video['id']}/content", headers=auth(key))
+    assert content.status_code == 404
+    assert content.json()["error"]["code"] == "video_expired"
+    body = (
+        await client.get(
+            f"/v1/videos/{video['id']}", params={"status_style": "openai"}, headers=auth(key)
+        )
+    ).json()
+    assert body["status"] == "completed" and "video_url" not in body

@@ -518,3 +518,24 @@ async def requeue_owned(conn: AsyncConnection, worker: str) -> None:
             attempts=jobs.c.attempts - 1,
         )
     )
+
+
+async def jobs_with_expired_media(conn: AsyncConnection, now: int, limit: int) -> list[str]:
+    """Finished jobs whose download window has passed and whose files are still on disk."""
+    rows = await conn.execute(
+        select(jobs.c.id)
+        .where(
+            jobs.c.status == JobStatus.COMPLETED.value,
+            jobs.c.expires_at < now,
+            jobs.c.media_purged_at.is_(None),
+        )
+        .limit(limit)
+    )
+    return [row.id for row in rows]
+
+
+async def mark_media_purged(conn: AsyncConnection, job_ids: list[str]) -> None:
+    if job_ids:
+        await conn.execute(
+            update(jobs).where(jobs.c.id.in_(job_ids)).values(media_purged_at=int(time.time()))
+        )

@@ -104,6 +104,7 @@ jobs = Table(
     Column("lease_expires_at", Float, nullable=True),
     Column("remixed_from_video_id", String(60), nullable=True),
     Column("cost_micros", BigInteger, nullable=True),  # what the upstream charged us
+    Column("media_purged_at", BigInteger, nullable=True),  # set when expired media was deleted
     Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_key_status", "key_id", "status"),
