@@ -31,6 +31,11 @@ async def require_principal(
     return principal
 
 
+def sent_by_official_sdk(request: Request) -> bool:
+    """The official SDKs send `X-Stainless-*` headers on every request."""
+    return any(name.startswith("x-stainless-") for name in request.headers)
+
+
 def status_style(request: Request, principal: Principal | None) -> StatusStyle:
     """The request's choice, then the key's setting, then the official SDKs' headers."""
     asked = request.query_params.get("status_style")
@@ -38,7 +43,7 @@ def status_style(request: Request, principal: Principal | None) -> StatusStyle:
         return StatusStyle(asked)
     if principal is not None and principal.status_style is not None:
         return principal.status_style
-    if any(name.startswith("x-stainless-") for name in request.headers):
+    if sent_by_official_sdk(request):
         return StatusStyle.OPENAI
     return StatusStyle.RELAY
 

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.requests import Request
 
-from vidrelay.api.auth import Authenticated, Context, require_principal, status_style
+from vidrelay.api.auth import (
+    Authenticated,
+    Context,
+    require_principal,
+    sent_by_official_sdk,
+    status_style,
+)
 from vidrelay.api.context import AppContext, get_context
 from vidrelay.api.create_request import read_create_form
 from vidrelay.domain.catalog import normalise_request
@@ -218,7 +224,7 @@ def _status_cache_key(
     if scheme.lower() != "bearer" or not key.strip():
         return None
     style_hint = request.query_params.get("status_style") or (
-        "sdk" if any(name.startswith("x-stainless-") for name in request.headers) else ""
+        "sdk" if sent_by_official_sdk(request) else ""
     )
     return (hash_api_key(key.strip()), video_id, style_hint, _public_root(request, context))
 

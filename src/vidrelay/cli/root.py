@@ -124,10 +124,9 @@ def _follow(client: httpx.Client, video: dict[str, Any]) -> dict[str, Any]:
         task = progress.add_task(f"{video['id'][:18]}… {video['status']}", total=100)
         while video["status"] not in ("completed", "failed"):
             progress.update(task, completed=video.get("progress", 0), description=video["status"])
-            delay_ms = 1000
             response = client.get(f"/v1/videos/{video['id']}")
             video = _checked(response)
-            delay_ms = int(response.headers.get("openai-poll-after-ms", delay_ms))
+            delay_ms = int(response.headers.get("openai-poll-after-ms", "1000"))
             if video["status"] not in ("completed", "failed"):
                 time.sleep(delay_ms / 1000)
         progress.update(task, completed=video.get("progress", 100), description=video["status"])

@@ -105,7 +105,7 @@ async def adjust(conn: AsyncConnection, tenant_id: str, micros: int, note: str, 
     )
     if result.rowcount != 1:
         raise InvalidRequest("the adjustment would make the balance negative", param="amount_usd")
-    await _insert_ledger(conn, tenant_id, "adjustment", micros, note=note, actor=actor)
+    await insert_ledger_entry(conn, tenant_id, "adjustment", micros, note=note, actor=actor)
 
 
 async def _credit(
@@ -116,10 +116,10 @@ async def _credit(
         .where(tenants.c.id == tenant_id)
         .values(balance_micros=tenants.c.balance_micros + micros)
     )
-    await _insert_ledger(conn, tenant_id, kind, micros, note=note, actor=actor)
+    await insert_ledger_entry(conn, tenant_id, kind, micros, note=note, actor=actor)
 
 
-async def _insert_ledger(
+async def insert_ledger_entry(
     conn: AsyncConnection,
     tenant_id: str,
     kind: str,
@@ -245,13 +245,6 @@ async def ledger_sum(conn: AsyncConnection, tenant_id: str) -> int:
         select(func.coalesce(func.sum(ledger_entries.c.amount_micros), 0)).where(
             ledger_entries.c.tenant_id == tenant_id
         )
-    )
-    return int(value or 0)
-
-
-async def count_jobs(conn: AsyncConnection, tenant_id: str) -> int:
-    value = await conn.scalar(
-        select(func.count()).select_from(jobs).where(jobs.c.tenant_id == tenant_id)
     )
     return int(value or 0)
 

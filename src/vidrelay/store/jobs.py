@@ -18,9 +18,10 @@ from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import PPM, quote, usd_text
 from vidrelay.domain.webhooks import EventType
+from vidrelay.store.accounts import insert_ledger_entry
 from vidrelay.store.database import Database
 from vidrelay.store.prices import price_rules_for
-from vidrelay.store.tables import api_keys, idempotency_keys, jobs, ledger_entries, tenants
+from vidrelay.store.tables import api_keys, idempotency_keys, jobs, tenants
 from vidrelay.store.webhooks import enqueue_video_event
 
 _JOB_COLUMNS = [
@@ -142,16 +143,14 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
         await conn.execute(insert(jobs).values(created_ts=now, **values).returning(*_JOB_COLUMNS))
     ).one()
     if price:
-        await conn.execute(
-            insert(ledger_entries).values(
-                tenant_id=job.tenant_id,
-                kind="charge",
-                amount_micros=-price,
-                job_id=job.id,
-                note=f"{request.model} {request.seconds}s {request.size}",
-                actor=job.key_id,
-                created_at=int(now),
-            )
+        await insert_ledger_entry(
+            conn,
+            job.tenant_id,
+            "charge",
+            -price,
+            note=f"{request.model} {request.seconds}s {request.size}",
+            actor=job.key_id,
+            job_id=job.id,
         )
     charged = await conn.execute(
         update(tenants)
@@ -463,16 +462,14 @@ async def fail_and_refund(
             .where(api_keys.c.id == row.key_id, api_keys.c.spend_limit_micros.is_not(None))
             .values(spent_micros=api_keys.c.spent_micros - row.price_micros)
         )
-        await conn.execute(
-            insert(ledger_entries).values(
-                tenant_id=row.tenant_id,
-                kind="refund",
-                amount_micros=row.price_micros,
-                job_id=job_id,
-                note=f"refund: {code}",
-                actor="system",
-                created_at=int(time.time()),
-            )
+        await insert_ledger_entry(
+            conn,
+            row.tenant_id,
+            "refund",
+            row.price_micros,
+            note=f"refund: {code}",
+            actor="system",
+            job_id=job_id,
         )
     return True
 
