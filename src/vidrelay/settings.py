@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vidrelay.domain.poll_schedule import PollSchedule
+from vidrelay.domain.pricing import usd_to_micros
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIDRELAY_", extra="ignore")
@@ -23,7 +26,7 @@ class Settings(BaseSettings):
     """The key `vidrelay generate` sends."""
 
     config: Path | None = None
-    """The operator's `vidrelay.toml` (prices and groups), applied at start."""
+    """The operator's `vidrelay.toml` (channels, prices and groups), applied at start."""
     redis_url: str | None = None
     """Shared storage for rate limits across replicas (e.g. `redis://127.0.0.1:6379/0`)."""
     admin_token: str | None = None
@@ -39,7 +42,7 @@ class Settings(BaseSettings):
     local_cost_per_second_usd: str = "0"
     """What a second of locally rendered video costs the operator (for revenue and margin)."""
     local_max_concurrency: int = 4
-    """Jobs the built-in renderer runs at once; the rest wait in the queue."""
+    """Jobs the embedded built-in renderer runs at once; the rest wait in the queue."""
     engine_tick_s: float = 0.25
     """How often the runner looks for queued jobs and expired leases."""
     lease_s: float = 30.0
@@ -63,6 +66,39 @@ class Settings(BaseSettings):
     max_body_bytes: int = 28 * 1024 * 1024
     """Request bodies above this are refused with 413 (a 20 MB image as base64 JSON fits)."""
 
+    queue_wait_s: float = 600.0
+    """How long a job waits for a channel (all full or tripped) before it fails, refunded."""
+    job_deadline_s: float = 2 * 3600.0
+    """How long an upstream may take with a job, from its submission, before it fails."""
+    poll_first_s: float = 2.0
+    """The first poll of an upstream job comes this long after its submission."""
+    poll_growth: float = 0.5
+    """Later polls wait this fraction of the job's age (at least `poll_first_s`)..."""
+    poll_steady_s: float = 10.0
+    """...and at most this long: the steady poll interval of an old job."""
+    max_poll_errors: int = 20
+    """Failed polls in a row (5xx, timeouts; a 429 never counts) before a job fails."""
+    upstream_timeout_s: float = 60.0
+    """Time an upstream has to answer one request (a download may take longer per byte)."""
+    channel_request_concurrency: int = 32
+    """Requests (submit, poll) this process has in flight to one channel at once."""
+    channel_download_concurrency: int = 8
+    """Video downloads this process runs from one channel at once."""
+    circuit_failure_threshold: int = 5
+    """Failures in a row (connect error, timeout, 5xx) that open a channel's circuit."""
+    channel_disable_after_trips: int = 3
+    """Circuit trips in a row after which a channel is switched off until a probe passes."""
+    channel_probe_s: float = 30.0
+    """How often a switched-off channel is probed (reachability and keys, nothing billed)."""
+    channel_refresh_s: float = 2.0
+    """How soon a channel changed elsewhere (CLI, another replica) is seen."""
+    dispatch_retry_s: float = 5.0
+    """After every channel failed a submit, the job waits this long (doubling) to try again."""
+    collect_attempts: int = 5
+    """Tries to download a finished video before the job fails as content unavailable."""
+    collect_retry_s: float = 2.0
+    """The first wait between download tries; it doubles."""
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -72,6 +108,14 @@ class Settings(BaseSettings):
     @property
     def outbound_allowlist_entries(self) -> list[str]:
         return [entry.strip() for entry in self.outbound_allowlist.split(",") if entry.strip()]
+
+    @property
+    def local_cost_per_second_micros(self) -> int:
+        return usd_to_micros(self.local_cost_per_second_usd)
+
+    @property
+    def poll_schedule(self) -> PollSchedule:
+        return PollSchedule(self.poll_first_s, self.poll_growth, self.poll_steady_s)
 
     @property
     def media_dir(self) -> Path:

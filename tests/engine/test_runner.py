@@ -23,20 +23,22 @@ from vidrelay.domain.jobs import JobStatus, new_video_id
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
 from vidrelay.media.storage import LocalMediaStore
-from vidrelay.render.pool import RenderPool
 from vidrelay.settings import Settings
 from vidrelay.store import accounts
 from vidrelay.store import jobs as job_store
+from vidrelay.store.channels import ChannelDirectory
 from vidrelay.store.database import Database
 from vidrelay.store.tables import jobs, ledger_entries
 from vidrelay.upstreams.base import (
+    FailureKind,
+    KeyProbe,
+    Upstream,
     UpstreamError,
     UpstreamJobLost,
     UpstreamRequest,
     UpstreamState,
     UpstreamStatus,
 )
-from vidrelay.upstreams.local import LocalUpstream
 
 
 @dataclass
@@ -50,7 +52,9 @@ class Stack:
 
 @pytest_asyncio.fixture
 async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
-    settings = make_settings(tmp_path / "data", database_url, lease_s=1.0, max_attempts=2)
+    settings = make_settings(
+        tmp_path / "data", database_url, lease_s=1.0, max_attempts=2, dispatch_retry_s=0.1
+    )
     db = Database(database_url)
     await db.upgrade()
     async with db.write() as conn:
@@ -104,25 +108,37 @@ async def money(stack: Stack, job_id: str) -> tuple[int, int, list[str]]:
         return balance, ledger, sorted(kinds)
 
 
+def registry(stack: Stack, upstream: Upstream) -> ChannelRegistry:
+    """The embedded channel, run by `upstream`."""
+    return ChannelRegistry(
+        ChannelDirectory(stack.db), stack.settings, adapter_factory=lambda channel: upstream
+    )
+
+
 class RejectingUpstream:
     """Accepts the job, then reports it failed upstream (a moderation block, say)."""
 
     name = "double"
     cost_per_second_micros = 0
 
-    async def submit(self, request: UpstreamRequest) -> str:
+    async def submit(self, request: UpstreamRequest, key: str) -> str:
         return "up_" + request.job_id
 
-    async def poll(self, upstream_job_id: str) -> UpstreamStatus:
+    async def poll(self, upstream_job_id: str, key: str) -> UpstreamStatus:
         return UpstreamStatus(
             UpstreamState.FAILED, error_code="moderation_blocked", error_message="Blocked."
         )
 
-    async def fetch_content(self, upstream_job_id: str, variant: str, destination: Path) -> bool:
+    async def fetch_content(
+        self, upstream_job_id: str, variant: str, destination: Path, key: str
+    ) -> bool:
         raise AssertionError("a failed job is never collected")
 
     async def release(self, upstream_job_id: str) -> None:
         return None
+
+    async def probe(self, key: str) -> KeyProbe:
+        return KeyProbe("(none)", True, "double")
 
     async def close(self) -> None:
         return None
@@ -131,13 +147,17 @@ class RejectingUpstream:
 class ForgetfulUpstream(RejectingUpstream):
     """Loses every job it is given (a renderer whose worker always dies)."""
 
-    async def poll(self, upstream_job_id: str) -> UpstreamStatus:
+    async def poll(self, upstream_job_id: str, key: str) -> UpstreamStatus:
         raise UpstreamJobLost()
 
 
 class UnreachableUpstream(RejectingUpstream):
-    async def submit(self, request: UpstreamRequest) -> str:
-        raise UpstreamError("The upstream is unreachable.", code="upstream_unavailable")
+    async def submit(self, request: UpstreamRequest, key: str) -> str:
+        raise UpstreamError(
+            "The upstream is unreachable.",
+            code="upstream_unavailable",
+            kind=FailureKind.UNAVAILABLE,
+        )
 
 
 @pytest.mark.parametrize(
@@ -148,7 +168,7 @@ async def test_a_failed_job_is_marked_failed_and_refunded_once(
 ) -> None:
     job_id = await accept(stack, seconds="8")
     assert (await money(stack, job_id))[:2] == (9_200_000, 9_200_000)
-    runner = JobRunner(stack.db, stack.media, ChannelRegistry([upstream]), stack.settings)
+    runner = JobRunner(stack.db, stack.media, registry(stack, upstream), stack.settings)
     runner.start()
     try:
         assert await wait_terminal(stack, job_id) is JobStatus.FAILED
@@ -193,15 +213,14 @@ async def _orphan(stack: Stack, job_id: str, attempts: int) -> None:
 async def test_a_job_whose_worker_died_is_taken_over_and_completed(stack: Stack) -> None:
     job_id = await accept(stack)
     await _orphan(stack, job_id, attempts=1)
-    pool = RenderPool(1)
-    local = LocalUpstream(pool, stack.settings.data_dir / "render-work")
-    runner = JobRunner(stack.db, stack.media, ChannelRegistry([local]), stack.settings)
+    channels = ChannelRegistry(ChannelDirectory(stack.db), stack.settings)
+    runner = JobRunner(stack.db, stack.media, channels, stack.settings)
     runner.start()
     try:
         assert await wait_terminal(stack, job_id) is JobStatus.COMPLETED
     finally:
         await runner.stop()
-        await local.close()
+        await channels.close()
     assert stack.media.asset_path(job_id, "video").exists()
     assert await money(stack, job_id) == (9_600_000, 9_600_000, ["charge"])
 
@@ -209,7 +228,7 @@ async def test_a_job_whose_worker_died_is_taken_over_and_completed(stack: Stack)
 async def test_a_job_that_keeps_losing_its_worker_is_failed_and_refunded(stack: Stack) -> None:
     job_id = await accept(stack)
     await _orphan(stack, job_id, attempts=stack.settings.max_attempts)
-    runner = JobRunner(stack.db, stack.media, ChannelRegistry([]), stack.settings)
+    runner = JobRunner(stack.db, stack.media, registry(stack, ForgetfulUpstream()), stack.settings)
     runner.start()
     try:
         assert await wait_terminal(stack, job_id) is JobStatus.FAILED

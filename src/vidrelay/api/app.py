@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 
 from vidrelay.api.admin import router as admin_router
+from vidrelay.api.admin_channels import router as admin_channels_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
@@ -20,18 +21,16 @@ from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.config_file import apply_config, load_config
 from vidrelay.domain.catalog import DEFAULT_CATALOG
-from vidrelay.domain.pricing import usd_to_micros
 from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.logging_setup import configure_logging
 from vidrelay.media.storage import LocalMediaStore
-from vidrelay.render.pool import RenderPool
 from vidrelay.settings import Settings, load_settings
+from vidrelay.store.channels import ChannelDirectory
 from vidrelay.store.database import Database
 from vidrelay.store.tables import instance_secrets
-from vidrelay.upstreams.local import LocalUpstream
 
 
 def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> FastAPI:
@@ -53,16 +52,10 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         runner: JobRunner | None = None
         webhook_sender: WebhookSender | None = None
         signer = UrlSigner(str(secret))
+        directory = ChannelDirectory(db, settings.channel_refresh_s)
         channels: ChannelRegistry | None = None
         if run_engine and settings.engine:
-            pool = RenderPool(settings.render_workers)
-            local = LocalUpstream(
-                pool,
-                settings.data_dir / "render-work",
-                settings.render_font,
-                cost_per_second_micros=usd_to_micros(settings.local_cost_per_second_usd),
-            )
-            channels = ChannelRegistry([local])
+            channels = ChannelRegistry(directory, settings)
             runner = JobRunner(db, media, channels, settings)
             runner.start()
             webhook_sender = WebhookSender(db, settings, signer)
@@ -77,6 +70,8 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             status_cache=StatusCache(settings.status_cache_s),
             rate_limiter=RequestRateLimiter(settings.redis_url),
             webhook_sender=webhook_sender,
+            channels=directory,
+            registry=channels,
         )
         try:
             yield
@@ -99,6 +94,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     app.include_router(videos_router)
     app.include_router(usage_router)
     app.include_router(admin_router)
+    app.include_router(admin_channels_router)
     app.include_router(webhooks_router)
 
     @app.get("/healthz")

@@ -10,10 +10,12 @@ from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.domain.catalog import Catalog
 from vidrelay.domain.signed_urls import UrlSigner
+from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
+from vidrelay.store.channels import ChannelDirectory
 from vidrelay.store.database import Database
 
 
@@ -27,6 +29,8 @@ class AppContext:
     runner: JobRunner | None
     status_cache: StatusCache
     rate_limiter: RequestRateLimiter
+    channels: ChannelDirectory
+    registry: ChannelRegistry | None = None
     webhook_sender: WebhookSender | None = None
 
 

@@ -19,6 +19,7 @@ from vidrelay.api.auth import (
 from vidrelay.api.context import AppContext, get_context
 from vidrelay.api.create_request import read_create_form
 from vidrelay.domain.catalog import normalise_request
+from vidrelay.domain.channels import require_served
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
@@ -89,6 +90,7 @@ async def create_video(
         character_url=form.fields.get("character_url"),
         character_timestamps=form.fields.get("character_timestamps"),
     )
+    require_served(await context.channels.declared(), normalised.model, normalised.route_class)
     allowlist = context.settings.outbound_allowlist_entries
     raw_callback_url = form.fields.get("callback_url")
     callback_url = str(raw_callback_url) if raw_callback_url else None

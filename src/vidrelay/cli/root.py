@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
 
+from vidrelay.cli.channels import channels_app
 from vidrelay.cli.common import err, with_database
 from vidrelay.cli.keys import keys_app
 from vidrelay.cli.prices import groups_app, prices_app
@@ -29,6 +30,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(prices_app, name="prices")
 app.add_typer(groups_app, name="groups")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(channels_app, name="channels")
 app.add_typer(db_app, name="db")
 app.command("ledger")(ledger)
 

@@ -73,3 +73,5 @@ class JobRecord:
     upstream_job_id: str | None
     attempts: int
     remixed_from_video_id: str | None
+    upstream_key_ref: str | None = None
+    submitted_at: int | None = None

@@ -1,26 +1,168 @@
-"""Which upstream runs a job. This issue's form: the embedded `local` channel serves everything.
+"""The channels this process runs jobs on: their definitions, adapters, health and load.
 
-Routing by route class, priority tiers and failover replace this (DESIGN.md §5, step 2).
+Definitions come from the shared `ChannelDirectory` (the database); while the operator has
+declared none, the built-in renderer is the one channel (`local`, serving everything). Each
+channel gets one adapter, rebuilt when its definition changes, and two gates that bound how
+many requests (submit, poll) and downloads this process has in flight to it at once.
 """
 
 from __future__ import annotations
 
-from vidrelay.domain.errors import InvalidRequest
-from vidrelay.domain.jobs import JobRecord
+import asyncio
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from vidrelay.domain.catalog import RouteClass
+from vidrelay.domain.channels import (
+    Channel,
+    ChannelProtocol,
+    embedded_local_channel,
+    plan_route,
+)
+from vidrelay.domain.poll_schedule import LOCAL_SCHEDULE, PollSchedule
+from vidrelay.engine.health import ChannelHealth
+from vidrelay.render.pool import RenderPool
+from vidrelay.settings import Settings
+from vidrelay.store.channels import ChannelDirectory
 from vidrelay.upstreams.base import Upstream
+from vidrelay.upstreams.local import LocalUpstream
+from vidrelay.upstreams.openai import OpenAIUpstream
+from vidrelay.upstreams.sora2api import Sora2ApiUpstream
+
+
+def build_adapter(
+    channel: Channel, settings: Settings, render_pool: Callable[[], RenderPool]
+) -> Upstream:
+    """One adapter per protocol (DESIGN.md §6)."""
+    if channel.protocol is ChannelProtocol.OPENAI:
+        return OpenAIUpstream(
+            channel.name,
+            channel.base_url,
+            cost_per_second_micros=channel.cost_per_second_micros,
+            timeout_s=settings.upstream_timeout_s,
+            max_connections=settings.channel_request_concurrency * 2,
+        )
+    if channel.protocol is ChannelProtocol.SORA2API:
+        return Sora2ApiUpstream(
+            channel.name,
+            channel.base_url,
+            cost_per_second_micros=channel.cost_per_second_micros,
+            connect_timeout_s=min(10.0, settings.upstream_timeout_s),
+            outbound_allowlist=settings.outbound_allowlist_entries,
+        )
+    return LocalUpstream(
+        render_pool(),
+        settings.data_dir / "render-work" / channel.name,
+        settings.render_font,
+        cost_per_second_micros=channel.cost_per_second_micros,
+        name=channel.name,
+    )
+
+
+@dataclass
+class _Runtime:
+    definition: Channel
+    adapter: Upstream
+    requests: asyncio.Semaphore
+    downloads: asyncio.Semaphore
+    schedule: PollSchedule
 
 
 class ChannelRegistry:
-    def __init__(self, upstreams: list[Upstream]) -> None:
-        self._by_name = {upstream.name: upstream for upstream in upstreams}
+    def __init__(
+        self,
+        directory: ChannelDirectory,
+        settings: Settings,
+        health: ChannelHealth | None = None,
+        adapter_factory: Callable[[Channel], Upstream] | None = None,
+    ) -> None:
+        """`adapter_factory` replaces `build_adapter` (tests drive the engine with doubles)."""
+        self.directory = directory
+        self._settings = settings
+        self.health = health or ChannelHealth(
+            failure_threshold=settings.circuit_failure_threshold,
+            disable_after_trips=settings.channel_disable_after_trips,
+        )
+        self._runtimes: dict[str, _Runtime] = {}
+        self._retired: list[Upstream] = []
+        self._pool: RenderPool | None = None
+        self._rng = random.Random()
+        self._adapter_factory = adapter_factory or (
+            lambda channel: build_adapter(channel, settings, self._render_pool)
+        )
 
-    def for_job(self, job: JobRecord) -> Upstream:
-        if job.channel and job.channel in self._by_name:
-            return self._by_name[job.channel]
-        for upstream in self._by_name.values():
-            return upstream
-        raise InvalidRequest(f"no channel serves {job.model} on the {job.route_class} route")
+    def _render_pool(self) -> RenderPool:
+        if self._pool is None:
+            self._pool = RenderPool(self._settings.render_workers)
+        return self._pool
+
+    async def channels(self) -> list[Channel]:
+        """The channels in force: the declared ones, or the embedded local one."""
+        declared = await self.directory.declared()
+        if declared:
+            return declared
+        return [
+            embedded_local_channel(
+                self._settings.local_max_concurrency, self._settings.local_cost_per_second_micros
+            )
+        ]
+
+    async def runtime(self, name: str) -> _Runtime | None:
+        for channel in await self.channels():
+            if channel.name == name:
+                return self._runtime_for(channel)
+        return None
+
+    def _runtime_for(self, channel: Channel) -> _Runtime:
+        current = self._runtimes.get(channel.name)
+        if current is not None and current.definition == channel:
+            return current
+        if current is not None and _same_connection(current.definition, channel):
+            current.definition = channel
+            return current
+        if current is not None:
+            self._retired.append(current.adapter)  # jobs still polling keep their object
+        adapter = self._adapter_factory(channel)
+        runtime = _Runtime(
+            definition=channel,
+            adapter=adapter,
+            requests=asyncio.Semaphore(self._settings.channel_request_concurrency),
+            downloads=asyncio.Semaphore(self._settings.channel_download_concurrency),
+            schedule=LOCAL_SCHEDULE
+            if channel.protocol is ChannelProtocol.LOCAL
+            else self._settings.poll_schedule,
+        )
+        self._runtimes[channel.name] = runtime
+        return runtime
+
+    async def plan(
+        self,
+        model: str,
+        route_class: RouteClass,
+        busy: Mapping[str, int],
+        exclude: set[str] | frozenset[str] = frozenset(),
+    ) -> list[Channel]:
+        channels = await self.channels()
+        unavailable = {channel.name for channel in channels if not self.health.usable(channel)}
+        return plan_route(
+            channels,
+            model,
+            route_class,
+            busy=busy,
+            unavailable=unavailable,
+            exclude=exclude,
+            rng=self._rng,
+        )
 
     async def close(self) -> None:
-        for upstream in self._by_name.values():
-            await upstream.close()
+        for adapter in [runtime.adapter for runtime in self._runtimes.values()] + self._retired:
+            await adapter.close()
+        self._runtimes.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def _same_connection(old: Channel, new: Channel) -> bool:
+    """Edits that need no new adapter (routing knobs, keys, models, cost)."""
+    return old.protocol is new.protocol and old.base_url == new.base_url

@@ -1,10 +1,16 @@
-"""The job runner: claims queued jobs from the database and drives each to a terminal state.
+"""The job runner: dispatches queued jobs to channels and drives each to a terminal state.
 
 Durability comes from the database, not from this process: a job is claimed with a lease that
 the runner renews while it works. If the process dies, the lease lapses and any runner (this one
-after a restart, or another replica) puts the job back in the queue; after `max_attempts` runs
-it is failed and refunded instead. Completion and failure are compare-and-set, so a job ends
-once and is refunded at most once.
+after a restart, or another replica) puts the job back in the queue; a job already submitted
+upstream is then polled again where it runs (its channel, upstream id and key are stored), and
+after `max_attempts` claims it is failed and refunded instead. Completion and failure are
+compare-and-set, so a job ends once and is refunded at most once.
+
+Dispatch (DESIGN.md §5 step 2): the channels that serve the job's model and route class, by
+priority tier and weight, skipping full or tripped ones; a retryable submit failure moves on to
+the next channel; a rejection fails the job with the upstream's (cleaned) message. A job no
+channel can take waits in the queue for `queue_wait_s`, then fails and is refunded.
 """
 
 from __future__ import annotations
@@ -15,28 +21,29 @@ import os
 import secrets
 import socket
 import time
-from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 
 from vidrelay.domain.catalog import CharacterTimestamps, NormalisedRequest, RouteClass
+from vidrelay.domain.channels import Channel
 from vidrelay.domain.jobs import JobRecord
 from vidrelay.engine.channels import ChannelRegistry
-from vidrelay.media.previews import previews_from_mp4
-from vidrelay.media.storage import ASSET_FILES, LocalMediaStore
+from vidrelay.engine.collector import ContentGone, collect
+from vidrelay.engine.health import key_ref, probe_channel
+from vidrelay.engine.poller import Binding, Outcome, Poller
+from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
+from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store.database import Database
-from vidrelay.upstreams.base import (
-    Upstream,
-    UpstreamError,
-    UpstreamJobLost,
-    UpstreamRequest,
-    UpstreamState,
-)
+from vidrelay.upstreams.base import UpstreamError, UpstreamRequest
+from vidrelay.upstreams.messages import clean_upstream_message
 
 log = structlog.get_logger(__name__)
 _STOP_GRACE_S = 10.0
+_DISPATCH_BATCH = 200
+_RECHECK_WAITING_S = 1.0
 
 
 class JobRunner:
@@ -57,6 +64,12 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._next_sweep = 0.0
+        self._next_probe = 0.0
+        self._progress: dict[str, int] = {}
+        self._busy: dict[str, int] = {}
+        self._poller = Poller(
+            channels.health, self._pause, settings.job_deadline_s, settings.max_poll_errors
+        )
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="vidrelay-runner")
@@ -64,6 +77,10 @@ class JobRunner:
     def wake(self) -> None:
         """A job was just accepted: look at the queue now rather than at the next tick."""
         self._wake.set()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
 
     async def stop(self) -> None:
         """Stop and hand running jobs back to the queue at once, so a restart resumes them.
@@ -81,6 +98,7 @@ class JobRunner:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self._flush_progress()
         async with self._db.write() as conn:
             await job_store.requeue_owned(conn, self.worker_id)
 
@@ -101,7 +119,7 @@ class JobRunner:
             self._wake.clear()
 
     async def _tick(self) -> None:
-        """Sweep lapsed leases and renew ours now and then; claim work only when there is some.
+        """Housekeeping now and then; dispatch only when a queued job is due.
 
         An idle tick costs one indexed read: the runner shares the event loop with the API.
         """
@@ -112,21 +130,64 @@ class JobRunner:
             await self.purge_expired_media(now)
             if self._running:
                 async with self._db.write() as conn:
-                    await job_store.renew_leases(
-                        conn, self.worker_id, list(self._running), now + self._settings.lease_s
-                    )
-        free = self._settings.local_max_concurrency - len(self._running)
-        if free <= 0:
-            return
+                    await job_store.renew_leases(conn, self.worker_id, now + self._settings.lease_s)
+        await self._flush_progress()
+        if now >= self._next_probe:
+            self._next_probe = now + self._settings.channel_probe_s
+            await self._probe_disabled_channels()
         async with self._db.read() as conn:
-            if not await job_store.has_queued(conn):
+            if not await job_store.has_queued(conn, now):
                 return
-        async with self._db.write() as conn:
-            claimed = await job_store.claim_queued(
-                conn, self.worker_id, now + self._settings.lease_s, free
+        await self._dispatch_due(now)
+
+    async def _dispatch_due(self, now: float) -> None:
+        async with self._db.read() as conn:
+            candidates = await job_store.due_queued(conn, now, _DISPATCH_BATCH)
+            self._busy = await job_store.in_progress_by_channel(conn)
+        waiting: list[str] = []
+        expired: list[str] = []
+        claims: list[tuple[str, str | None, list[Channel]]] = []
+        for candidate in candidates:
+            if candidate.id in self._running:
+                continue
+            if candidate.upstream_job_id and candidate.channel:
+                runtime = await self._channels.runtime(candidate.channel)
+                if runtime is not None:  # submitted before: resume where it runs
+                    claims.append((candidate.id, None, [runtime.definition]))
+                    continue
+            plan = await self._channels.plan(
+                candidate.model, RouteClass(candidate.route_class), self._busy
             )
-        for job in claimed:
-            self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+            if plan:
+                self._busy[plan[0].name] = self._busy.get(plan[0].name, 0) + 1
+                claims.append((candidate.id, plan[0].name, plan))
+            elif now - candidate.created_at > self._settings.queue_wait_s:
+                expired.append(candidate.id)
+            else:
+                waiting.append(candidate.id)
+        if waiting:
+            async with self._db.write() as conn:
+                await job_store.defer_queued(conn, waiting, now + _RECHECK_WAITING_S)
+        for job_id in expired:
+            async with self._db.write() as conn:
+                await job_store.fail_and_refund(
+                    conn,
+                    job_id,
+                    "no_channel_available",
+                    f"No upstream channel could take the job within "
+                    f"{self._settings.queue_wait_s:g} s; its charge has been refunded.",
+                )
+        if not claims:
+            return
+        async with self._db.write() as conn:
+            for job_id, channel, plan in claims:
+                job = await job_store.claim_job(
+                    conn, job_id, self.worker_id, now + self._settings.lease_s, channel
+                )
+                if job is not None:
+                    self._running[job.id] = asyncio.create_task(
+                        self._run(job, plan), name=f"job-{job.id}"
+                    )
 
     async def purge_expired_media(self, now: float) -> int:
         """Delete the files of videos past `expires_at` (their content already answers 404);
@@ -157,9 +218,32 @@ class JobRunner:
                     "its charge has been refunded.",
                 )
 
-    async def _run(self, job: JobRecord) -> None:
+    async def _flush_progress(self) -> None:
+        if not self._progress:
+            return
+        progress, self._progress = self._progress, {}
+        async with self._db.write() as conn:
+            await job_store.record_progress(conn, self.worker_id, progress)
+
+    async def _probe_disabled_channels(self) -> None:
+        """A channel switched off after failures comes back once a probe passes."""
+        for channel in await self._channels.channels():
+            if not channel.auto_disabled or not channel.enabled:
+                continue
+            runtime = await self._channels.runtime(channel.name)
+            if runtime is None:
+                continue
+            result = await probe_channel(runtime.adapter, channel)
+            if result.reachable and any(key.ok for key in result.keys):
+                async with self._db.write() as conn:
+                    await channel_store.set_auto_disabled(conn, channel.name, None)
+                self._channels.health.reset(channel.name)
+                self._channels.directory.invalidate()
+                log.info("channel_reenabled", channel=channel.name)
+
+    async def _run(self, job: JobRecord, plan: list[Channel]) -> None:
         try:
-            await self._drive(job)
+            await self._drive(job, plan)
         except asyncio.CancelledError:
             raise
         except UpstreamError as error:
@@ -169,72 +253,189 @@ class JobRunner:
             await self._fail(job, "internal_error", f"The job failed unexpectedly: {error}")
         finally:
             self._running.pop(job.id, None)
+            self._progress.pop(job.id, None)
 
-    async def _drive(self, job: JobRecord) -> None:
-        upstream = self._channels.for_job(job)
-        upstream_job_id = job.upstream_job_id if job.channel == upstream.name else None
-        if upstream_job_id is None:
-            upstream_job_id = await self._submit(job, upstream)
-        progress = job.progress
+    async def _drive(self, job: JobRecord, plan: list[Channel]) -> None:
+        binding = await self._resumed(job)
+        tried: set[str] = set()
         losses = 0
         while True:
-            try:
-                status = await upstream.poll(upstream_job_id)
-            except UpstreamJobLost:
-                losses += 1
-                if losses >= self._settings.max_attempts:  # a job that always loses its worker
-                    raise
-                upstream_job_id = await self._submit(job, upstream)
-                continue
-            if status.state is UpstreamState.COMPLETED:
-                await self._collect(job, upstream, upstream_job_id)
+            if binding is None:
+                binding = await self._submit_somewhere(job, plan, tried)
+                if binding is None:
+                    return  # back in the queue for later, or failed
+            runtime = await self._channels.runtime(binding.channel.name)
+            schedule = runtime.schedule if runtime else self._settings.poll_schedule
+            gate = runtime.requests if runtime else asyncio.Semaphore(1)
+            result = await self._poller.watch(
+                binding, gate, schedule, lambda progress: self._note_progress(job.id, progress)
+            )
+            if result.outcome is Outcome.STOPPED:
+                return  # the job goes back to the queue and resumes elsewhere
+            if result.outcome is Outcome.COMPLETED:
+                await self._complete(job, binding)
                 return
-            if status.state is UpstreamState.FAILED:
-                await upstream.release(upstream_job_id)
+            await binding.adapter.release(binding.upstream_job_id)
+            if result.outcome is Outcome.TIMED_OUT:
                 await self._fail(
                     job,
-                    status.error_code or "generation_failed",
-                    status.error_message or "The upstream failed to generate the video.",
+                    "deadline_exceeded",
+                    f"The upstream did not finish the video within "
+                    f"{self._settings.job_deadline_s:g} s; its charge has been refunded.",
                 )
                 return
-            if status.progress is not None and status.progress > progress:
-                progress = min(status.progress, 99)
-                async with self._db.write() as conn:
-                    await job_store.record_progress(conn, job.id, self.worker_id, progress)
-            if await self._pause(status.poll_after_s or 1.0):
-                return  # stopping: the job goes back to the queue and resumes elsewhere
+            if result.outcome is Outcome.FAILED:
+                if result.error is not None:
+                    await self._fail_upstream(job, binding, result.error.code, result.error.message)
+                else:
+                    status = result.status
+                    await self._fail_upstream(
+                        job,
+                        binding,
+                        (status.error_code if status else None) or "generation_failed",
+                        (status.error_message if status else None)
+                        or "The upstream failed to generate the video.",
+                    )
+                return
+            losses += 1  # Outcome.LOST: submit again, elsewhere when there is an elsewhere
+            if losses >= self._settings.max_attempts:
+                await self._fail_upstream(
+                    job,
+                    binding,
+                    "upstream_job_lost",
+                    "The upstream lost the job too many times; its charge has been refunded.",
+                )
+                return
+            tried.add(binding.channel.name)
+            plan = await self._channels.plan(
+                job.model, RouteClass(job.route_class), self._busy, exclude=tried
+            ) or [binding.channel]
+            log.info("job_lost_upstream", job_id=job.id, channel=binding.channel.name)
+            binding = None
 
-    async def _submit(self, job: JobRecord, upstream: Upstream) -> str:
-        request = UpstreamRequest(
-            job_id=job.id,
-            request=_normalised(job),
-            reference_image=self._media.load_reference(job.id) if job.has_reference else None,
+    async def _resumed(self, job: JobRecord) -> Binding | None:
+        """The binding of a job submitted before this claim (a restart, a takeover)."""
+        if not (job.channel and job.upstream_job_id):
+            return None
+        runtime = await self._channels.runtime(job.channel)
+        if runtime is None:
+            return None
+        channel = runtime.definition
+        key = next((k for k in channel.keys if key_ref(k) == job.upstream_key_ref), None)
+        if key is None:  # the key left the pool meanwhile: any key may still read the job
+            key = self._channels.health.pick_key(channel) or (channel.keys or ("",))[0]
+        return Binding(
+            channel,
+            runtime.adapter,
+            key,
+            job.upstream_job_id,
+            float(job.submitted_at or time.time()),
         )
-        upstream_job_id = await upstream.submit(request)
-        async with self._db.write() as conn:
-            await job_store.record_submission(
-                conn, job.id, self.worker_id, upstream.name, upstream_job_id
-            )
-        return upstream_job_id
 
-    async def _collect(self, job: JobRecord, upstream: Upstream, upstream_job_id: str) -> None:
-        scratch = self._media.scratch_dir(job.id, job.attempts)
-        scratch.mkdir(parents=True, exist_ok=True)
-        produced: dict[str, Path] = {}
-        for variant, filename in ASSET_FILES.items():
-            destination = scratch / filename
-            if await upstream.fetch_content(upstream_job_id, variant, destination):
-                produced[variant] = destination
-        await upstream.release(upstream_job_id)
-        if "video" not in produced:
-            raise UpstreamError("The upstream finished without a video.", code="content_missing")
-        if "thumbnail" not in produced or "spritesheet" not in produced:
-            thumbnail, spritesheet = (
-                scratch / ASSET_FILES["thumbnail"],
-                scratch / ASSET_FILES["spritesheet"],
+    async def _submit_somewhere(
+        self, job: JobRecord, plan: list[Channel], tried: set[str]
+    ) -> Binding | None:
+        request = _normalised(job)
+        reference = self._media.load_reference(job.id) if job.has_reference else None
+        last_error: UpstreamError | None = None
+        for channel in plan:
+            runtime = await self._channels.runtime(channel.name)
+            key = self._channels.health.pick_key(channel) if runtime else None
+            if runtime is None or key is None:
+                continue
+            upstream_request = UpstreamRequest(
+                job_id=job.id,
+                request=request,
+                reference_image=reference,
+                upstream_model=runtime.definition.upstream_model(job.model),
             )
-            await asyncio.to_thread(previews_from_mp4, produced["video"], thumbnail, spritesheet)
-            produced["thumbnail"], produced["spritesheet"] = thumbnail, spritesheet
+            try:
+                async with runtime.requests:
+                    upstream_job_id = await runtime.adapter.submit(upstream_request, key)
+            except UpstreamError as error:
+                tried.add(channel.name)
+                await self._note_failure(runtime.definition, key, error)
+                if not error.retryable:
+                    await self._fail_upstream(
+                        job,
+                        Binding(channel, runtime.adapter, key, "", 0),
+                        error.code,
+                        error.message,
+                    )
+                    return None
+                last_error = error
+                log.info("submit_failed", job_id=job.id, channel=channel.name, kind=error.kind)
+                continue
+            self._channels.health.record_success(channel.name, key)
+            async with self._db.write() as conn:
+                await job_store.record_submission(
+                    conn, job.id, self.worker_id, channel.name, upstream_job_id, key_ref(key)
+                )
+            submitted_at = float(job.submitted_at or time.time())
+            return Binding(runtime.definition, runtime.adapter, key, upstream_job_id, submitted_at)
+        await self._retry_later(job, last_error)
+        return None
+
+    async def _retry_later(self, job: JobRecord, error: UpstreamError | None) -> None:
+        """No channel took the job this round: back to the queue with a growing wait, or,
+        after `max_attempts` rounds that all failed, fail and refund it."""
+        if error is not None and job.attempts >= self._settings.max_attempts:
+            await self._fail(
+                job,
+                error.code,
+                f"Every upstream channel failed to take the job: "
+                f"{clean_upstream_message(error.message)}",
+            )
+            return
+        wait = (
+            self._settings.dispatch_retry_s * 2 ** max(0, job.attempts - 1)
+            if error is not None
+            else _RECHECK_WAITING_S
+        )
+        async with self._db.write() as conn:
+            await job_store.requeue_for_retry(
+                conn, job.id, self.worker_id, time.time() + wait, count_attempt=error is not None
+            )
+
+    async def _note_failure(self, channel: Channel, key: str, error: UpstreamError) -> None:
+        verdict = self._channels.health.record_failure(channel, key, error)
+        if verdict.disable_reason is None:
+            return
+        reason = clean_upstream_message(verdict.disable_reason, _secrets_of(channel))
+        async with self._db.write() as conn:
+            await channel_store.set_auto_disabled(conn, channel.name, reason)
+        self._channels.directory.invalidate()
+        log.warning("channel_auto_disabled", channel=channel.name, reason=reason)
+
+    def _note_progress(self, job_id: str, progress: int) -> None:
+        self._progress[job_id] = max(progress, self._progress.get(job_id, 0))
+
+    async def _complete(self, job: JobRecord, binding: Binding) -> None:
+        runtime = await self._channels.runtime(binding.channel.name)
+        gate = runtime.downloads if runtime else asyncio.Semaphore(1)
+        scratch = self._media.scratch_dir(job.id, job.attempts)
+        try:
+            produced = await collect(
+                binding,
+                scratch,
+                gate,
+                self._pause,
+                attempts=self._settings.collect_attempts,
+                retry_s=self._settings.collect_retry_s,
+            )
+        except ContentGone as gone:
+            await binding.adapter.release(binding.upstream_job_id)
+            await self._fail_upstream(
+                job,
+                binding,
+                "content_unavailable",
+                f"The upstream finished the video but it could not be downloaded "
+                f"({gone.error.message}); its charge has been refunded.",
+            )
+            return
+        if produced is None:
+            return  # stopping: collected again after the restart
+        await binding.adapter.release(binding.upstream_job_id)
         self._media.commit_assets(job.id, produced)
         self._media.discard_scratch(job.id)
         expires_at = int(time.time()) + self._settings.media_ttl_s
@@ -244,10 +445,17 @@ class JobRunner:
                 job.id,
                 self.worker_id,
                 expires_at,
-                cost_micros=upstream.cost_per_second_micros * int(job.seconds),
+                cost_micros=binding.channel.cost_per_second_micros * int(job.seconds),
             )
         if not completed:
             log.warning("job_completion_lost_race", job_id=job.id)
+
+    async def _fail_upstream(
+        self, job: JobRecord, binding: Binding, code: str, message: str
+    ) -> None:
+        """Fail with the upstream's own words, minus its hosts, ids and keys."""
+        secrets_ = [*_secrets_of(binding.channel), binding.upstream_job_id]
+        await self._fail(job, code, clean_upstream_message(message, secrets_))
 
     async def _fail(self, job: JobRecord, code: str, message: str) -> None:
         async with self._db.write() as conn:
@@ -255,6 +463,11 @@ class JobRunner:
         if failed:
             log.info("job_failed", job_id=job.id, code=code)
         self._media.discard_scratch(job.id)
+
+
+def _secrets_of(channel: Channel) -> list[str]:
+    host = urlsplit(channel.base_url).hostname or ""
+    return [channel.base_url, host, *channel.keys]
 
 
 def _normalised(job: JobRecord) -> NormalisedRequest:

@@ -49,6 +49,8 @@ _JOB_COLUMNS = [
     jobs.c.upstream_job_id,
     jobs.c.attempts,
     jobs.c.remixed_from_video_id,
+    jobs.c.upstream_key_ref,
+    jobs.c.submitted_at,
 ]
 _UNFINISHED_VALUES = [status.value for status in UNFINISHED]
 
@@ -303,83 +305,179 @@ async def mark_deleted(conn: AsyncConnection, job_id: str, tenant_id: str) -> bo
     return result.rowcount == 1
 
 
-async def has_queued(conn: AsyncConnection) -> bool:
-    found = await conn.scalar(
-        select(jobs.c.id).where(jobs.c.status == JobStatus.QUEUED.value).limit(1)
+def _due(now: float) -> ColumnElement[bool]:
+    return and_(
+        jobs.c.status == JobStatus.QUEUED.value,
+        or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
     )
+
+
+async def has_queued(conn: AsyncConnection, now: float | None = None) -> bool:
+    """Whether a queued job is due (not waiting out a backoff)."""
+    found = await conn.scalar(select(jobs.c.id).where(_due(now or time.time())).limit(1))
     return found is not None
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """What the dispatcher needs to route a queued job before it claims it."""
+
+    id: str
+    model: str
+    route_class: str
+    created_at: int
+    channel: str | None
+    upstream_job_id: str | None
+
+
+async def due_queued(conn: AsyncConnection, now: float, limit: int) -> list[QueuedJob]:
+    """Queued jobs that are due, oldest first."""
+    rows = await conn.execute(
+        select(
+            jobs.c.id,
+            jobs.c.model,
+            jobs.c.route_class,
+            jobs.c.created_at,
+            jobs.c.channel,
+            jobs.c.upstream_job_id,
+        )
+        .where(_due(now))
+        .order_by(jobs.c.created_ts)
+        .limit(limit)
+    )
+    return [QueuedJob(**row._asdict()) for row in rows]
+
+
+async def claim_job(
+    conn: AsyncConnection, job_id: str, worker: str, lease_until: float, channel: str | None
+) -> JobRecord | None:
+    """Compare-and-set a queued job to running under `worker`'s lease.
+
+    `channel` reserves the job's place on the channel it will be submitted to, so every
+    replica counts it against that channel's concurrency limit.
+    """
+    values: dict[str, Any] = {
+        "status": JobStatus.IN_PROGRESS.value,
+        "lease_owner": worker,
+        "lease_expires_at": lease_until,
+        "started_at": int(time.time()),
+        "attempts": jobs.c.attempts + 1,
+        "not_before": None,
+    }
+    if channel is not None:  # a fresh binding: whatever ran before is forgotten
+        values.update(channel=channel, upstream_job_id=None, upstream_key_ref=None)
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
+        .values(**values)
+        .returning(*_JOB_COLUMNS)
+    )
+    row = result.first()
+    return _record(row) if row is not None else None
 
 
 async def claim_queued(
     conn: AsyncConnection, worker: str, lease_until: float, limit: int
 ) -> list[JobRecord]:
-    """Take up to `limit` queued jobs, oldest first; each claim is a compare-and-set."""
-    if limit <= 0:
-        return []
-    candidates = (
-        await conn.execute(
-            select(jobs.c.id)
-            .where(jobs.c.status == JobStatus.QUEUED.value)
-            .order_by(jobs.c.created_ts)
-            .limit(limit)
-        )
-    ).all()
+    """Take up to `limit` due queued jobs, oldest first, wherever they were bound."""
     claimed: list[JobRecord] = []
-    for candidate in candidates:
-        result = await conn.execute(
-            update(jobs)
-            .where(jobs.c.id == candidate.id, jobs.c.status == JobStatus.QUEUED.value)
-            .values(
-                status=JobStatus.IN_PROGRESS.value,
-                lease_owner=worker,
-                lease_expires_at=lease_until,
-                started_at=int(time.time()),
-                attempts=jobs.c.attempts + 1,
-            )
-            .returning(*_JOB_COLUMNS)
-        )
-        row = result.first()
-        if row is not None:
-            claimed.append(_record(row))
+    for candidate in await due_queued(conn, time.time(), limit):
+        job = await claim_job(conn, candidate.id, worker, lease_until, None)
+        if job is not None:
+            claimed.append(job)
     return claimed
 
 
-async def renew_leases(
-    conn: AsyncConnection, worker: str, job_ids: list[str], lease_until: float
-) -> None:
+async def defer_queued(conn: AsyncConnection, job_ids: list[str], until: float) -> None:
+    """Jobs no channel can take now: look at them again at `until`, not at every tick."""
     if job_ids:
         await conn.execute(
             update(jobs)
-            .where(
-                jobs.c.id.in_(job_ids),
-                jobs.c.lease_owner == worker,
-                jobs.c.status == JobStatus.IN_PROGRESS.value,
-            )
-            .values(lease_expires_at=lease_until)
+            .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.QUEUED.value)
+            .values(not_before=until)
         )
 
 
-async def record_submission(
-    conn: AsyncConnection, job_id: str, worker: str, channel: str, upstream_job_id: str
-) -> None:
-    await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.lease_owner == worker)
-        .values(channel=channel, upstream_job_id=upstream_job_id)
-    )
+async def requeue_for_retry(
+    conn: AsyncConnection, job_id: str, worker: str, not_before: float, count_attempt: bool
+) -> bool:
+    """Every channel failed to take the job: back to the queue, unbound, until `not_before`.
 
-
-async def record_progress(conn: AsyncConnection, job_id: str, worker: str, progress: int) -> None:
-    await conn.execute(
+    Without `count_attempt` (no channel was even tried) the claim does not use up an attempt.
+    """
+    result = await conn.execute(
         update(jobs)
         .where(
             jobs.c.id == job_id,
             jobs.c.lease_owner == worker,
             jobs.c.status == JobStatus.IN_PROGRESS.value,
-            jobs.c.progress < progress,
         )
-        .values(progress=progress)
+        .values(
+            status=JobStatus.QUEUED.value,
+            lease_owner=None,
+            lease_expires_at=None,
+            channel=None,
+            upstream_job_id=None,
+            upstream_key_ref=None,
+            not_before=not_before,
+            attempts=jobs.c.attempts if count_attempt else jobs.c.attempts - 1,
+        )
     )
+    return bool(result.rowcount)
+
+
+async def in_progress_by_channel(conn: AsyncConnection) -> dict[str, int]:
+    """Running jobs per channel, over every replica: what the concurrency limits count."""
+    rows = await conn.execute(
+        select(jobs.c.channel, func.count())
+        .where(jobs.c.status == JobStatus.IN_PROGRESS.value, jobs.c.channel.is_not(None))
+        .group_by(jobs.c.channel)
+    )
+    return {str(channel): int(count) for channel, count in rows}
+
+
+async def renew_leases(conn: AsyncConnection, worker: str, lease_until: float) -> None:
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.lease_owner == worker, jobs.c.status == JobStatus.IN_PROGRESS.value)
+        .values(lease_expires_at=lease_until)
+    )
+
+
+async def record_submission(
+    conn: AsyncConnection,
+    job_id: str,
+    worker: str,
+    channel: str,
+    upstream_job_id: str,
+    key_ref: str | None = None,
+) -> None:
+    """The upstream took the job. The first submission starts the deadline clock."""
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.lease_owner == worker)
+        .values(
+            channel=channel,
+            upstream_job_id=upstream_job_id,
+            upstream_key_ref=key_ref,
+            submitted_at=func.coalesce(jobs.c.submitted_at, int(time.time())),
+        )
+    )
+
+
+async def record_progress(conn: AsyncConnection, worker: str, progress: dict[str, int]) -> None:
+    """Several jobs' progress in one transaction (the runner buffers it between ticks)."""
+    for job_id, value in progress.items():
+        await conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.lease_owner == worker,
+                jobs.c.status == JobStatus.IN_PROGRESS.value,
+                jobs.c.progress < value,
+            )
+            .values(progress=value)
+        )
 
 
 async def mark_completed(

@@ -105,6 +105,9 @@ jobs = Table(
     Column("remixed_from_video_id", String(60), nullable=True),
     Column("cost_micros", BigInteger, nullable=True),  # what the upstream charged us
     Column("media_purged_at", BigInteger, nullable=True),  # set when expired media was deleted
+    Column("upstream_key_ref", String(16), nullable=True),  # which key of the pool submitted it
+    Column("submitted_at", BigInteger, nullable=True),  # first submission upstream: the deadline
+    Column("not_before", Float, nullable=True),  # a queued job waits until then (backoff)
     Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_key_status", "key_id", "status"),
@@ -191,4 +194,25 @@ webhook_attempts = Table(
     Column("latency_ms", Integer, nullable=False),
     Column("error", Text, nullable=True),
     Index("ix_webhook_attempts_delivery", "delivery_id"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("name", String(80), primary_key=True),
+    Column("protocol", String(20), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("keys", Text, nullable=False),  # JSON list: the upstream needs them in clear
+    Column("route_class", String(20), nullable=True),
+    Column("models", Text, nullable=False),  # JSON list
+    Column("model_map", Text, nullable=False),  # JSON object
+    Column("priority", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("max_concurrency", Integer, nullable=False),
+    Column("enabled", Integer, nullable=False),
+    Column("cost_per_second_micros", BigInteger, nullable=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("disabled_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 from vidrelay.render.pool import RenderPool, RenderTask, RenderWorkerLost
 from vidrelay.render.spec import RenderSpec
 from vidrelay.upstreams.base import (
+    KeyProbe,
     UpstreamError,
     UpstreamJobLost,
     UpstreamRequest,
@@ -27,9 +28,11 @@ _POLL_AFTER_S = 0.5
 
 
 class LocalUpstream:
-    """`font_path`, when given, is the font file every prompt is drawn with (see RenderSpec)."""
+    """`font_path`, when given, is the font file every prompt is drawn with (see RenderSpec).
 
-    name = "local"
+    The render pool is shared (several local channels may be declared) and owned by whoever
+    made it; keys mean nothing here.
+    """
 
     def __init__(
         self,
@@ -37,7 +40,9 @@ class LocalUpstream:
         work_dir: Path,
         font_path: str | None = None,
         cost_per_second_micros: int = 0,
+        name: str = "local",
     ) -> None:
+        self.name = name
         self.cost_per_second_micros = cost_per_second_micros
         self._pool = pool
         self._work_dir = work_dir
@@ -46,7 +51,7 @@ class LocalUpstream:
         shutil.rmtree(work_dir, ignore_errors=True)  # leftovers of a previous process
         work_dir.mkdir(parents=True, exist_ok=True)
 
-    async def submit(self, request: UpstreamRequest) -> str:
+    async def submit(self, request: UpstreamRequest, key: str = "") -> str:
         upstream_job_id = f"local_{secrets.token_hex(12)}"
         spec = RenderSpec(
             prompt=request.request.prompt,
@@ -59,7 +64,7 @@ class LocalUpstream:
         self._tasks[upstream_job_id] = self._pool.submit(spec, self._work_dir / upstream_job_id)
         return upstream_job_id
 
-    async def poll(self, upstream_job_id: str) -> UpstreamStatus:
+    async def poll(self, upstream_job_id: str, key: str = "") -> UpstreamStatus:
         task = self._tasks.get(upstream_job_id)
         if task is None:
             raise UpstreamJobLost()
@@ -80,7 +85,9 @@ class LocalUpstream:
             )
         return UpstreamStatus(UpstreamState.COMPLETED, 100)
 
-    async def fetch_content(self, upstream_job_id: str, variant: str, destination: Path) -> bool:
+    async def fetch_content(
+        self, upstream_job_id: str, variant: str, destination: Path, key: str = ""
+    ) -> bool:
         task = self._tasks.get(upstream_job_id)
         if task is None:
             raise UpstreamJobLost()
@@ -102,5 +109,9 @@ class LocalUpstream:
         self._tasks.pop(upstream_job_id, None)
         shutil.rmtree(self._work_dir / upstream_job_id, ignore_errors=True)
 
+    async def probe(self, key: str = "") -> KeyProbe:
+        return KeyProbe(key_hint="(none)", ok=True, detail="the built-in renderer is in-process")
+
     async def close(self) -> None:
-        self._pool.shutdown()
+        for upstream_job_id in list(self._tasks):
+            await self.release(upstream_job_id)

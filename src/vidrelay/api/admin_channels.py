@@ -1,0 +1,215 @@
+"""`/admin/channels`: the operator's upstream channels at runtime (DESIGN.md §6).
+
+Same token and conventions as the rest of `/admin` (api/admin.py). A change made here is seen by
+this process at once and by other replicas within `VIDRELAY_CHANNEL_REFRESH_S`. Keys go in
+whole and come out as hints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from vidrelay.api.admin import AdminRoute
+from vidrelay.api.auth import Context
+from vidrelay.channel_admin import channel_view, probe_view, test_channel
+from vidrelay.domain.catalog import RouteClass
+from vidrelay.domain.channels import Channel, ChannelError, ChannelProtocol
+from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from vidrelay.domain.pricing import usd_to_micros
+from vidrelay.store import channels as channel_store
+from vidrelay.store import jobs as job_store
+
+router = APIRouter(prefix="/admin/channels", route_class=AdminRoute, include_in_schema=False)
+
+_NAME = r"^[A-Za-z0-9._-]{1,80}$"
+_USD = r"^[0-9]{1,6}(\.[0-9]{1,6})?$"
+
+
+class ChannelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME)
+    protocol: ChannelProtocol
+    base_url: str = ""
+    keys: list[Annotated[str, Field(min_length=1, max_length=500)]] = []
+    route_class: RouteClass | None = None
+    models: list[str] = []
+    model_map: dict[str, str] = {}
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    weight: int = Field(default=1, ge=1, le=10_000)
+    max_concurrency: int = Field(default=50, ge=1, le=100_000)
+    enabled: bool = True
+    cost_per_second_usd: str = Field(default="0", pattern=_USD)
+
+
+class ChannelPatch(BaseModel):
+    """Only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None
+    keys: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = None
+    route_class: RouteClass | None = None
+    models: list[str] | None = None
+    model_map: dict[str, str] | None = None
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    weight: int | None = Field(default=None, ge=1, le=10_000)
+    max_concurrency: int | None = Field(default=None, ge=1, le=100_000)
+    cost_per_second_usd: str | None = Field(default=None, pattern=_USD)
+
+
+def _checked(channel: Channel, context: Context) -> Channel:
+    try:
+        channel.validate()
+    except ChannelError as error:
+        raise InvalidRequest(str(error), param=str(error).split(":")[0]) from error
+    unknown = [model for model in channel.models if model not in context.catalog.models]
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown models {unknown}; the catalog has: {', '.join(context.catalog.models)}.",
+            param="models",
+        )
+    return channel
+
+
+async def _existing(context: Context, name: str) -> Channel:
+    async with context.db.read() as conn:
+        channel = await channel_store.find_channel(conn, name)
+    if channel is None:
+        raise NotFound(f"No channel named {name!r}.", param="name", code="channel_not_found")
+    return channel
+
+
+async def _saved(context: Context, channel: Channel) -> JSONResponse:
+    async with context.db.write() as conn:
+        await channel_store.save_channel(conn, channel)
+        saved = await channel_store.find_channel(conn, channel.name)
+    context.channels.invalidate()
+    assert saved is not None
+    return JSONResponse(channel_view(saved))
+
+
+@router.get("")
+async def list_channels(context: Context) -> JSONResponse:
+    async with context.db.read() as conn:
+        declared = await channel_store.list_channels(conn)
+        running = await job_store.in_progress_by_channel(conn)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [channel_view(channel, running.get(channel.name, 0)) for channel in declared],
+        }
+    )
+
+
+@router.post("")
+async def create_channel(body: ChannelBody, context: Context) -> JSONResponse:
+    channel = _checked(
+        Channel(
+            name=body.name,
+            protocol=body.protocol,
+            route_class=body.route_class,
+            models=tuple(body.models),
+            base_url=body.base_url,
+            keys=tuple(body.keys),
+            model_map=body.model_map,
+            priority=body.priority,
+            weight=body.weight,
+            max_concurrency=body.max_concurrency,
+            enabled=body.enabled,
+            cost_per_second_micros=usd_to_micros(body.cost_per_second_usd),
+        ),
+        context,
+    )
+    async with context.db.read() as conn:
+        if await channel_store.find_channel(conn, channel.name) is not None:
+            raise Conflict(
+                f"A channel named {channel.name!r} exists; PATCH it instead.",
+                param="name",
+                code="channel_exists",
+            )
+    return await _saved(context, channel)
+
+
+@router.get("/{name}")
+async def get_channel(name: str, context: Context) -> JSONResponse:
+    channel = await _existing(context, name)
+    async with context.db.read() as conn:
+        running = await job_store.in_progress_by_channel(conn)
+    view = channel_view(channel, running.get(name, 0))
+    if context.registry is not None:
+        view["health"] = context.registry.health.describe(channel)
+    return JSONResponse(view)
+
+
+@router.patch("/{name}")
+async def patch_channel(name: str, body: ChannelPatch, context: Context) -> JSONResponse:
+    channel = await _existing(context, name)
+    changes = body.model_dump(exclude_unset=True)
+    if "cost_per_second_usd" in changes:
+        cost = changes.pop("cost_per_second_usd")
+        changes["cost_per_second_micros"] = usd_to_micros(cost or "0")
+    for field in ("keys", "models"):
+        if field in changes:
+            changes[field] = tuple(changes[field] or ())
+    if "model_map" in changes:
+        changes["model_map"] = changes["model_map"] or {}
+    return await _saved(context, _checked(_replace(channel, changes), context))
+
+
+def _replace(channel: Channel, changes: dict[str, Any]) -> Channel:
+    return replace(channel, **changes)
+
+
+@router.delete("/{name}")
+async def delete_channel(name: str, context: Context) -> JSONResponse:
+    """Refused while jobs run on it: they would have to start again elsewhere, billed twice
+    upstream. Disable it, let them finish, then delete."""
+    await _existing(context, name)
+    async with context.db.write() as conn:
+        running = (await job_store.in_progress_by_channel(conn)).get(name, 0)
+        if running:
+            raise Conflict(
+                f"{running} jobs are running on channel {name!r}; disable it and delete it "
+                f"once they are done.",
+                param="name",
+                code="channel_busy",
+            )
+        await channel_store.delete_channel(conn, name)
+    context.channels.invalidate()
+    return JSONResponse({"object": "channel.deleted", "name": name, "deleted": True})
+
+
+@router.post("/{name}/enable")
+async def enable_channel(name: str, context: Context) -> JSONResponse:
+    """Switch on; also clears an automatic disable (the operator vouches for it)."""
+    return await _switch(context, name, True)
+
+
+@router.post("/{name}/disable")
+async def disable_channel(name: str, context: Context) -> JSONResponse:
+    """No new jobs go to it; jobs already running there finish there."""
+    return await _switch(context, name, False)
+
+
+async def _switch(context: Context, name: str, enabled: bool) -> JSONResponse:
+    await _existing(context, name)
+    async with context.db.write() as conn:
+        await channel_store.set_enabled(conn, name, enabled)
+    if enabled and context.registry is not None:
+        context.registry.health.reset(name)
+    context.channels.invalidate()
+    return JSONResponse(channel_view(await _existing(context, name)))
+
+
+@router.post("/{name}/test")
+async def test(name: str, context: Context) -> JSONResponse:
+    """Probe reachability and every key; submits nothing billable."""
+    channel = await _existing(context, name)
+    result = await test_channel(channel, context.settings)
+    return JSONResponse({"name": name, **probe_view(result)})

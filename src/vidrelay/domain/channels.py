@@ -1,0 +1,165 @@
+"""Channels: an operator's upstreams as data, and which of them may run a request.
+
+A channel is configuration (DESIGN.md §6): a protocol, a base URL, a pool of keys, the route class
+it serves, the models it serves (with an optional mapping to the upstream's own names), a
+priority tier, a weight inside its tier and a concurrency limit. Routing (`plan_route`) is a pure
+function of the channels and what the engine knows of their load and health.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from vidrelay.domain.catalog import RouteClass
+from vidrelay.domain.errors import InvalidRequest
+
+EMBEDDED_CHANNEL = "local"
+
+
+class ChannelProtocol(StrEnum):
+    OPENAI = "openai"
+    SORA2API = "sora2api"
+    LOCAL = "local"
+
+
+class ChannelError(ValueError):
+    """A channel definition that cannot work, with a message naming the field."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    protocol: ChannelProtocol
+    route_class: RouteClass | None
+    """None serves both route classes (only the embedded local channel)."""
+    models: tuple[str, ...]
+    """Empty serves every model of the catalog."""
+    base_url: str = ""
+    keys: tuple[str, ...] = ()
+    model_map: Mapping[str, str] = field(default_factory=dict)
+    priority: int = 0
+    weight: int = 1
+    max_concurrency: int = 50
+    enabled: bool = True
+    cost_per_second_micros: int = 0
+    disabled_reason: str | None = None
+    """Set when vidrelay switched the channel off after repeated failures (a probe clears it)."""
+
+    @property
+    def auto_disabled(self) -> bool:
+        return self.disabled_reason is not None
+
+    def serves(self, model: str, route_class: RouteClass) -> bool:
+        """Whether the operator means this channel to run the request (health aside)."""
+        if not self.enabled:
+            return False
+        if self.route_class is not None and self.route_class is not route_class:
+            return False
+        return not self.models or model in self.models
+
+    def upstream_model(self, model: str) -> str:
+        return self.model_map.get(model, model)
+
+    def validate(self) -> Channel:
+        if (
+            not self.name
+            or len(self.name) > 80
+            or not self.name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+        ):
+            raise ChannelError("name: letters, digits, '-', '_' and '.' only, at most 80")
+        if self.protocol is not ChannelProtocol.LOCAL:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ChannelError(f"base_url: an http(s) URL is needed for {self.protocol}")
+            if not self.keys:
+                raise ChannelError("keys: at least one key is needed")
+            if not self.models:
+                raise ChannelError("models: list the models this channel serves")
+            if self.route_class is None:
+                raise ChannelError("route_class: official or reverse")
+        if self.weight < 1:
+            raise ChannelError("weight: at least 1")
+        if self.max_concurrency < 1:
+            raise ChannelError("max_concurrency: at least 1")
+        unknown = set(self.model_map) - set(self.models) if self.models else set()
+        if unknown:
+            raise ChannelError(f"model_map: {sorted(unknown)} not among models")
+        return self
+
+
+def embedded_local_channel(max_concurrency: int, cost_per_second_micros: int) -> Channel:
+    """The built-in renderer, serving everything while the operator declared no channel."""
+    return Channel(
+        name=EMBEDDED_CHANNEL,
+        protocol=ChannelProtocol.LOCAL,
+        route_class=None,
+        models=(),
+        max_concurrency=max_concurrency,
+        cost_per_second_micros=cost_per_second_micros,
+    )
+
+
+def serving_channels(
+    channels: Iterable[Channel], model: str, route_class: RouteClass
+) -> list[Channel]:
+    return [channel for channel in channels if channel.serves(model, route_class)]
+
+
+def require_served(declared: Sequence[Channel], model: str, route_class: RouteClass) -> None:
+    """Refuse at accept (nothing charged) a request that no declared channel serves.
+
+    No declared channel at all means the embedded local channel, which serves everything.
+    Channels that are full, tripped or auto-disabled still count: the job waits for them.
+    """
+    if not declared or serving_channels(declared, model, route_class):
+        return
+    served = sorted(
+        {
+            f"{model_name} ({channel.route_class or 'any'} route)"
+            for channel in declared
+            if channel.enabled
+            for model_name in channel.models or ("every model",)
+        }
+    )
+    raise InvalidRequest(
+        f"No channel of this gateway serves {model} on the {route_class} route. "
+        f"Served: {', '.join(served) or 'nothing (every channel is disabled)'}.",
+        param="model",
+        code="model_not_served",
+    )
+
+
+def plan_route(
+    channels: Sequence[Channel],
+    model: str,
+    route_class: RouteClass,
+    *,
+    busy: Mapping[str, int],
+    unavailable: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    rng: random.Random | None = None,
+) -> list[Channel]:
+    """The channels to try for a request, in order.
+
+    Higher priority tiers first; inside a tier a weighted random order (Efraimidis-Spirakis), so
+    load spreads by weight and a failover goes to another channel of the same tier first.
+    Channels at their concurrency limit (`busy`), with an open circuit or auto-disabled
+    (`unavailable`), or already tried (`exclude`) are left out.
+    """
+    rng = rng or random.Random()
+    skipped = set(unavailable) | set(exclude)
+    candidates = [
+        channel
+        for channel in serving_channels(channels, model, route_class)
+        if channel.name not in skipped
+        and not channel.auto_disabled
+        and busy.get(channel.name, 0) < channel.max_concurrency
+    ]
+    return sorted(
+        candidates,
+        key=lambda channel: (-channel.priority, -(rng.random() ** (1.0 / channel.weight))),
+    )
