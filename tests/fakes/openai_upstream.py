@@ -25,6 +25,7 @@ import functools
 import io
 import random
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -56,9 +57,21 @@ DEFAULT_FAILURE = {
 _QUEUED_SHARE = 0.1  # the first tenth of a job's duration it is queued, then running
 
 
-@functools.cache
+_TINY_MP4_LOCK = threading.Lock()
+
+
 def tiny_mp4() -> bytes:
-    """A valid H.264 MP4, 64x64, 1 s at 8 fps: small, yet decodable for previews."""
+    """A valid H.264 MP4, 64x64, 1 s at 8 fps: small, yet decodable for previews.
+
+    Made once per process under a lock: the fake's server threads and the test ask for it at
+    the same time, and two encodes need not give the same bytes.
+    """
+    with _TINY_MP4_LOCK:
+        return _encode_tiny_mp4()
+
+
+@functools.cache
+def _encode_tiny_mp4() -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=8)
@@ -216,6 +229,8 @@ class FakeOpenAIUpstream:
         self.content_is_html_page = False
         """`/content` answers 200 with an HTML page, as a misconfigured CDN or proxy does."""
         self.offer_models_list = True
+        self.outage = False
+        """Every API route answers 503, as an upstream that is down."""
         """False: `/v1/models` is 404, as on upstreams that serve only videos."""
 
     @property
@@ -445,6 +460,8 @@ class FakeOpenAIUpstream:
 
     def _authorise(self, request: Request) -> tuple[str | None, Response | None]:
         key = _bearer(request)
+        if self.outage:
+            return key, _error(503, "The service is temporarily unavailable.", None)
         if key is None or (self.keys is not None and key not in self.keys):
             masked = f"{key[:3]}***{key[-4:]}" if key else "none"
             return key, _error(

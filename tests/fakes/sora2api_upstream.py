@@ -142,6 +142,8 @@ class Faults:
     """Just end the body where the video should be: no content, no [DONE]."""
     video_missing_times: int = 0
     """The video file answers 404 this many times before it is served."""
+    video_break_after_bytes: int | None = None
+    """Drop the video download's connection after this many bytes."""
     video_url_style: str = "absolute"
     """"absolute" (cache_base_url), "relative" (/tmp/...) or "unspecified" (0.0.0.0 host)."""
     video_base_url: str | None = None
@@ -249,6 +251,9 @@ class FakeSora2Api:
             known = name in self._videos or self.faults.serve_any_video
         if not known:
             return Response("Not Found", status_code=404)
+        cut = self.faults.video_break_after_bytes
+        if cut is not None:
+            return StreamingResponse(_broken_body(sample_mp4()[:cut]), media_type="video/mp4")
         return Response(sample_mp4(), media_type="video/mp4")
 
     async def _character_sample(self, request: Request) -> Response:
@@ -402,6 +407,11 @@ def _parse_content(content: Any) -> tuple[str, str | None, str | None]:
             else:
                 video = url
     return prompt, image, video
+
+
+async def _broken_body(head: bytes) -> AsyncIterator[bytes]:
+    yield head
+    raise ConnectionResetError("fake sora2api: download cut on order")
 
 
 def _decode_video(video: str) -> bytes:

@@ -300,6 +300,18 @@ async def test_a_missing_video_file_is_content_unavailable_and_leaves_no_partial
     assert destination.read_bytes() == sample_mp4()
 
 
+async def test_a_broken_video_download_is_unavailable_and_leaves_no_partial_file(
+    adapter: Sora2ApiUpstream, fake: FakeSora2Api, tmp_path: Path
+) -> None:
+    fake.faults.video_break_after_bytes = 1000
+    upstream_job_id = await adapter.submit(request_for(), DEFAULT_KEY)
+    await settle(adapter, upstream_job_id)
+    destination = tmp_path / "video.mp4"
+    error = await raised_by(adapter.fetch_content(upstream_job_id, "video", destination, "k"))
+    assert error.kind is FailureKind.UNAVAILABLE
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- characters ------------------------------------------------------------------------------
 
 
@@ -368,8 +380,9 @@ async def test_an_error_object_in_the_stream_fails_the_job_with_a_cleaned_messag
 ) -> None:
     host_and_port = base_url.removeprefix("http://")
     fake.faults.error_message = (
-        f"Content policy violation: this prompt may violate our guardrails "
-        f"(task task_01k7x9abcdef, upstream {host_and_port}, see {base_url}/logs, key {DEFAULT_KEY})"
+        "Content policy violation: this prompt may violate our guardrails "
+        f"(task task_01k7x9abcdef, upstream {host_and_port}, "
+        f"see {base_url}/logs, key {DEFAULT_KEY})"
     )
     upstream_job_id = await adapter.submit(request_for(), DEFAULT_KEY)
     status = await settle(adapter, upstream_job_id)

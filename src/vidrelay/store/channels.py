@@ -118,6 +118,7 @@ class ChannelDirectory:
         self._refresh_s = refresh_s
         self._channels: list[Channel] = []
         self._loaded_at = float("-inf")
+        self._generation = 0
         self._lock = asyncio.Lock()
 
     async def declared(self) -> list[Channel]:
@@ -125,10 +126,13 @@ class ChannelDirectory:
             return self._channels
         async with self._lock:
             if time.monotonic() - self._loaded_at >= self._refresh_s:
+                generation = self._generation
                 async with self._db.read() as conn:
                     self._channels = await list_channels(conn)
-                self._loaded_at = time.monotonic()
+                if generation == self._generation:  # else: changed while reading; read again
+                    self._loaded_at = time.monotonic()
         return self._channels
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._loaded_at = float("-inf")

@@ -92,7 +92,7 @@ _CONTENT_MAX_CHARS = 64 * 1024
 _TRANSIENT_ERROR = re.compile(
     r"no available|concurrency|heavy[ _]load|overload|time ?out|timed out|cloudflare|cf_shield"
     r"|\b429\b|rate limit|too many requests|\b401\b|unauthori[sz]ed|token_invalidated"
-    r"|try again|temporar|\b50[234]\b",
+    r"|temporar|\b50[234]\b",
     re.IGNORECASE,
 )
 """Errors that say nothing about the request: the upstream's accounts are busy, blocked or
@@ -100,6 +100,7 @@ expired. Another attempt (later or on another channel) can succeed, so they neve
 _UPSTREAM_IDS = re.compile(
     r"\b(?:task|gen|cameo|ch|media|file|post)_[A-Za-z0-9]{6,}\b|\bs_[0-9a-f]{32}\b"
 )
+_VIDEO_MODEL_NAME = re.compile(r"-(?:landscape|portrait)-\d+s$")
 _PROGRESS = re.compile(r"(\d{1,3})(?:\.\d+)?\s*%")
 _VIDEO_URL_PATTERNS = (
     re.compile(r"<video\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE),
@@ -412,7 +413,7 @@ class Sora2ApiUpstream:
             )
         if response.status_code != 200:
             return KeyProbe(hint, False, f"unexpected answer HTTP {response.status_code}")
-        video_models = [m for m in _model_ids(response) if m in SORA2API_VIDEO_MODELS]
+        video_models = [m for m in _model_ids(response) if _VIDEO_MODEL_NAME.search(m)]
         if not video_models:
             return KeyProbe(hint, False, "the key works but the upstream lists no video model")
         return KeyProbe(hint, True, f"key accepted; {len(video_models)} video models")
