@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from vidrelay.domain.channels import Channel, ChannelProtocol
-from vidrelay.domain.pricing import micros_to_usd
+from vidrelay.domain.pricing import usd_text
 from vidrelay.engine.channels import build_adapter
 from vidrelay.engine.health import probe_channel
 from vidrelay.render.pool import RenderPool
@@ -32,7 +32,7 @@ def channel_view(channel: Channel, running: int | None = None) -> dict[str, Any]
         "weight": channel.weight,
         "max_concurrency": channel.max_concurrency,
         "enabled": channel.enabled,
-        "cost_per_second_usd": str(micros_to_usd(channel.cost_per_second_micros)),
+        "cost_per_second_usd": usd_text(channel.cost_per_second_micros),
         "status": channel_state(channel),
         "disabled_reason": channel.disabled_reason,
     }

@@ -67,9 +67,18 @@ CHARACTER_VIDEO_PATH = "/samples/character.mp4"
 CHARACTER_CREATED = "角色创建成功\uff0c角色名@"
 
 
-@functools.cache
+_SAMPLE_LOCK = threading.Lock()
+
+
 def sample_mp4() -> bytes:
-    """A tiny valid MP4 (64x64, 1 s, H.264), made once per test process."""
+    """A tiny valid MP4 (64x64, 1 s, H.264), made once per test process (under a lock: the
+    server threads and the test ask at once, and two encodes need not give the same bytes)."""
+    with _SAMPLE_LOCK:
+        return _encode_sample_mp4()
+
+
+@functools.cache
+def _encode_sample_mp4() -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=10)
