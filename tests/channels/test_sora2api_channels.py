@@ -16,7 +16,7 @@ from tests.fakes.sora2api_upstream import (
     CHARACTER_VIDEO_PATH,
     DEFAULT_KEY,
     FakeSora2Api,
-    sample_mp4,
+    tiny_mp4,
 )
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
@@ -79,7 +79,7 @@ async def test_a_reverse_job_streams_through_sora2api_and_is_collected(
     (generation,) = fake.generations
     assert generation.model == "sora2pro-landscape-10s"
     content = await relay.client.get(f"/v1/videos/{video_id}/content", headers=relay.auth)
-    assert content.content == sample_mp4()
+    assert content.content == tiny_mp4()
     assert await price_of(relay) == PRICE_PRO_10S
 
 
@@ -141,5 +141,5 @@ async def test_a_character_job_creates_the_character_then_names_it_in_the_prompt
         model="sora-2", seconds="10", character_url=url + CHARACTER_VIDEO_PATH
     )
     assert (await relay.finished(video_id))["status"] == "completed"
-    assert fake.character_videos == [sample_mp4()]
+    assert fake.character_videos == [tiny_mp4()]
     assert fake.generations[-1].prompt.startswith("@foxy.runner42")

@@ -21,20 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
-import io
 import random
 import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
-import numpy as np
 import uvicorn
-from PIL import Image
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -43,6 +37,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tests.fakes.http_server import ThreadedServer
+from tests.fakes.media import tiny_image, tiny_mp4
 
 VOCABULARIES: dict[str, tuple[str, str, str, str]] = {
     # queued, running, completed, failed
@@ -55,45 +50,6 @@ DEFAULT_FAILURE = {
     "message": "The generated video was blocked by our content policy.",
 }
 _QUEUED_SHARE = 0.1  # the first tenth of a job's duration it is queued, then running
-
-
-_TINY_MP4_LOCK = threading.Lock()
-
-
-def tiny_mp4() -> bytes:
-    """A valid H.264 MP4, 64x64, 1 s at 8 fps: small, yet decodable for previews.
-
-    Made once per process under a lock: the fake's server threads and the test ask for it at
-    the same time, and two encodes need not give the same bytes.
-    """
-    with _TINY_MP4_LOCK:
-        return _encode_tiny_mp4()
-
-
-@functools.cache
-def _encode_tiny_mp4() -> bytes:
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=8)
-        stream.width = stream.height = 64
-        stream.pix_fmt = "yuv420p"
-        for index in range(8):
-            pixels = np.zeros((64, 64, 3), dtype=np.uint8)
-            pixels[:, :, 0] = index * 30
-            pixels[:, index * 8 : index * 8 + 8, 1] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
-
-
-@functools.cache
-def tiny_image(image_format: str) -> bytes:
-    """A 64x64 image (`WEBP` thumbnail, `JPEG` spritesheet, `PNG` reference)."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), (200, 40, 40)).save(buffer, image_format)
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True)

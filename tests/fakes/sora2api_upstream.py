@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
-import io
 import json
 import secrets
 import threading
@@ -27,12 +25,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import av
-import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.media import tiny_mp4
 
 # The rows of sora2api's MODEL_CONFIG (generation_handler.py): name -> orientation, n_frames,
 # Sora's model and size. The image and prompt-enhance rows are listed so `/v1/models` looks real.
@@ -65,31 +63,6 @@ DEFAULT_KEY = "han1234"
 CHARACTER_VIDEO_PATH = "/samples/character.mp4"
 # "Character created, its name @" (with a full-width comma), before the username.
 CHARACTER_CREATED = "角色创建成功\uff0c角色名@"
-
-
-_SAMPLE_LOCK = threading.Lock()
-
-
-def sample_mp4() -> bytes:
-    """A tiny valid MP4 (64x64, 1 s, H.264), made once per test process (under a lock: the
-    server threads and the test ask at once, and two encodes need not give the same bytes)."""
-    with _SAMPLE_LOCK:
-        return _encode_sample_mp4()
-
-
-@functools.cache
-def _encode_sample_mp4() -> bytes:
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for index in range(10):
-            pixels = np.full((64, 64, 3), index * 20, dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -262,12 +235,12 @@ class FakeSora2Api:
             return Response("Not Found", status_code=404)
         cut = self.faults.video_break_after_bytes
         if cut is not None:
-            return StreamingResponse(_broken_body(sample_mp4()[:cut]), media_type="video/mp4")
-        return Response(sample_mp4(), media_type="video/mp4")
+            return StreamingResponse(_broken_body(tiny_mp4()[:cut]), media_type="video/mp4")
+        return Response(tiny_mp4(), media_type="video/mp4")
 
     async def _character_sample(self, request: Request) -> Response:
         await self._record(request)
-        return Response(sample_mp4(), media_type="video/mp4")
+        return Response(tiny_mp4(), media_type="video/mp4")
 
     # --- streams ------------------------------------------------------------------------------
 
@@ -493,5 +466,5 @@ __all__ = [
     "Faults",
     "Generation",
     "RecordedRequest",
-    "sample_mp4",
+    "tiny_mp4",
 ]

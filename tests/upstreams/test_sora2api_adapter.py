@@ -21,7 +21,7 @@ from tests.fakes.sora2api_upstream import (
     DEFAULT_KEY,
     VIDEO_MODEL_CONFIG,
     FakeSora2Api,
-    sample_mp4,
+    tiny_mp4,
 )
 from vidrelay.domain.catalog import DEFAULT_CATALOG, normalise_request
 from vidrelay.upstreams.base import (
@@ -237,7 +237,7 @@ async def test_a_completed_job_streams_a_playable_mp4_into_the_destination(
     await settle(adapter, upstream_job_id)
     destination = tmp_path / "nested" / "dir" / "video.mp4"
     assert await adapter.fetch_content(upstream_job_id, "video", destination, DEFAULT_KEY)
-    assert destination.read_bytes() == sample_mp4()
+    assert destination.read_bytes() == tiny_mp4()
     with av.open(io.BytesIO(destination.read_bytes())) as container:
         [stream] = container.streams.video
         assert (stream.codec_context.width, stream.codec_context.height) == (64, 64)
@@ -255,7 +255,7 @@ async def test_a_relative_or_unspecified_host_video_url_is_fetched_from_the_upst
     await settle(adapter, upstream_job_id)
     destination = tmp_path / "video.mp4"
     assert await adapter.fetch_content(upstream_job_id, "video", destination, DEFAULT_KEY)
-    assert destination.read_bytes() == sample_mp4()
+    assert destination.read_bytes() == tiny_mp4()
 
 
 async def test_a_video_on_another_host_is_fetched_without_the_upstream_key(
@@ -269,7 +269,7 @@ async def test_a_video_on_another_host_is_fetched_without_the_upstream_key(
         await settle(adapter, upstream_job_id)
         destination = tmp_path / "video.mp4"
         assert await adapter.fetch_content(upstream_job_id, "video", destination, DEFAULT_KEY)
-    assert destination.read_bytes() == sample_mp4()
+    assert destination.read_bytes() == tiny_mp4()
     [download] = cdn.requests
     assert "authorization" not in download.headers
 
@@ -297,7 +297,7 @@ async def test_a_missing_video_file_is_content_unavailable_and_leaves_no_partial
     assert error.kind is FailureKind.CONTENT_UNAVAILABLE
     assert list(tmp_path.iterdir()) == []
     assert await adapter.fetch_content(upstream_job_id, "video", destination, DEFAULT_KEY)
-    assert destination.read_bytes() == sample_mp4()
+    assert destination.read_bytes() == tiny_mp4()
 
 
 async def test_a_broken_video_download_is_unavailable_and_leaves_no_partial_file(
@@ -327,7 +327,7 @@ async def test_a_character_is_created_first_and_the_generation_prompt_then_names
     [video_item] = create.content_items()
     assert video_item["type"] == "video_url"
     assert video_item["video_url"]["url"].startswith("data:video/mp4;base64,")
-    assert fake.character_videos == [sample_mp4()]  # downloaded by us, sent as bytes
+    assert fake.character_videos == [tiny_mp4()]  # downloaded by us, sent as bytes
     assert generate.prompt == "@meowliusma68123 a red fox running through snow"
     assert (await settle(adapter, upstream_job_id)).state is UpstreamState.COMPLETED
 

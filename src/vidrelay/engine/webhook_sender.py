@@ -14,7 +14,6 @@ import contextlib
 import json
 import time
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import structlog
 from standardwebhooks.webhooks import Webhook
@@ -24,6 +23,7 @@ from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.domain.video_object import video_object
 from vidrelay.domain.webhooks import MAX_ATTEMPTS, retry_delay_s
 from vidrelay.outbound import OutboundError, OutboundRefused, guarded_request
+from vidrelay.retry_after import retry_after_s
 from vidrelay.settings import Settings
 from vidrelay.store import jobs as job_store
 from vidrelay.store import webhooks as webhook_store
@@ -105,7 +105,7 @@ class WebhookSender:
                 max_bytes=_MAX_RESPONSE_BYTES,
             )
             status_code = response.status_code
-            retry_after = _retry_after_s(response.headers.get("retry-after"))
+            retry_after = retry_after_s(response.headers.get("retry-after"))
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except (OutboundError, OutboundRefused) as failure:
@@ -150,14 +150,3 @@ class WebhookSender:
             return await webhook_store.freeze_payload(
                 conn, delivery.event_id, json.dumps(event, separators=(",", ":"))
             )
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None

@@ -22,6 +22,17 @@ _DATA_URL = re.compile(
 _FETCH_TIMEOUT_S = 20.0
 
 
+def image_content_type(data: bytes) -> str:
+    """The content type of an accepted image from its magic bytes (for upstream requests)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
 def check_reference_image(data: bytes, param: str) -> None:
     if not data:
         raise InvalidRequest(f"{param} is empty: upload a JPEG, PNG or WebP image.", param=param)

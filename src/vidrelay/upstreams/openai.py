@@ -14,16 +14,15 @@ import contextlib
 import math
 import re
 import secrets
-import time
 from collections.abc import Callable
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from vidrelay.media.reference_images import image_content_type
+from vidrelay.retry_after import retry_after_s
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -49,6 +48,7 @@ _STATES = {
         ("failed", "failure", "error", "cancelled", "canceled", "expired"), UpstreamState.FAILED
     ),
 }  # fmt: skip
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _NO_VARIANT_STATUSES = frozenset({400, 404, 405, 415, 422})
 _ISO_MEDIA_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide"})
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8")
@@ -370,7 +370,7 @@ class OpenAIUpstream:
             upstream_job_id = upstream_job_id or body["id"]
         text = self._clean(message, key, upstream_job_id) if message else _generic(kind, status)
         slow_down = kind is FailureKind.RATE_LIMITED or status == 503
-        retry_after = _retry_after_s(response.headers.get("retry-after")) if slow_down else None
+        retry_after = retry_after_s(response.headers.get("retry-after")) if slow_down else None
         return UpstreamError(
             text, code=code or f"upstream_{kind.value}", kind=kind, retry_after_s=retry_after
         )
@@ -431,13 +431,8 @@ def _looks_like_image(head: bytes) -> bool:
 
 def _image_file(data: bytes) -> tuple[str, str]:
     """A filename and content type for the reference image, from its magic bytes."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "reference.png", "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "reference.jpg", "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "reference.webp", "image/webp"
-    return "reference.bin", "application/octet-stream"
+    content_type = image_content_type(data)
+    return "reference" + _EXTENSIONS.get(content_type, ".bin"), content_type
 
 
 def _video_url(body: dict[str, Any]) -> str | None:
@@ -515,21 +510,4 @@ def _poll_after_s(headers: httpx.Headers) -> float | None:
             value = math.nan
         if math.isfinite(value) and value >= 0:
             return value
-    return _retry_after_s(headers.get("retry-after"))
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    return retry_after_s(headers.get("retry-after"))

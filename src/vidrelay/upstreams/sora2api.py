@@ -40,7 +40,9 @@ import anyio
 import httpx
 import structlog
 
+from vidrelay.media.reference_images import image_content_type
 from vidrelay.outbound import OutboundError, OutboundRefused, guarded_request
+from vidrelay.retry_after import retry_after_s
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -562,7 +564,9 @@ class Sora2ApiUpstream:
             f"The upstream answered HTTP {status}" + (f": {detail}" if detail else "."),
             code=_CODE_FOR_KIND.get(kind, "upstream_error"),
             kind=kind,
-            retry_after_s=_retry_after_s(response) if status == 429 else None,
+            retry_after_s=retry_after_s(response.headers.get("retry-after"))
+            if status == 429
+            else None,
         )
 
     def _content_status_error(self, status: int, url: httpx.URL) -> UpstreamError:
@@ -605,17 +609,9 @@ def _chat_body(model: str, prompt: str, reference_image: bytes | None) -> dict[s
     content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
     if reference_image is not None:
         encoded = base64.b64encode(reference_image).decode()
-        data_uri = f"data:{_image_type(reference_image)};base64,{encoded}"
+        data_uri = f"data:{image_content_type(reference_image)};base64,{encoded}"
         content.append({"type": "image_url", "image_url": {"url": data_uri}})
     return {"model": model, "messages": [{"role": "user", "content": content}], "stream": True}
-
-
-def _image_type(image: bytes) -> str:
-    if image.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if image[:4] == b"RIFF" and image[8:12] == b"WEBP":
-        return "image/webp"
-    return "image/png"
 
 
 def _model_ids(response: httpx.Response) -> list[str]:
@@ -651,14 +647,6 @@ async def _error_detail(response: httpx.Response) -> str:
             if isinstance(parsed.get(name), str):
                 return str(parsed[name])
     return ""
-
-
-def _retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare from these gateways, and the engine has a default
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
