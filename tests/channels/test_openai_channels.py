@@ -33,8 +33,9 @@ def vendor_b() -> Iterator[FakeOpenAIUpstream]:
 
 
 @pytest_asyncio.fixture
-async def relay(tmp_path: Path) -> AsyncIterator[Relay]:
-    async with running_relay(tmp_path / "data", f"sqlite+aiosqlite:///{tmp_path}/v.db") as relay:
+async def relay(tmp_path: Path, database_url: str) -> AsyncIterator[Relay]:
+    """On SQLite and on PostgreSQL: routing counts and claims jobs in SQL."""
+    async with running_relay(tmp_path / "data", database_url) as relay:
         yield relay
 
 
