@@ -179,15 +179,17 @@ class JobRunner:
                 )
         if not claims:
             return
+        claimed: list[tuple[JobRecord, list[Channel]]] = []
         async with self._db.write() as conn:
             for job_id, channel, plan in claims:
                 job = await job_store.claim_job(
                     conn, job_id, self.worker_id, now + self._settings.lease_s, channel
                 )
                 if job is not None:
-                    self._running[job.id] = asyncio.create_task(
-                        self._run(job, plan), name=f"job-{job.id}"
-                    )
+                    claimed.append((job, plan))
+        # Only once the claims are committed: a job's first write must see it is ours.
+        for job, plan in claimed:
+            self._running[job.id] = asyncio.create_task(self._run(job, plan), name=f"job-{job.id}")
 
     async def purge_expired_media(self, now: float) -> int:
         """Delete the files of videos past `expires_at` (their content already answers 404);
@@ -368,9 +370,13 @@ class JobRunner:
                 continue
             self._channels.health.record_success(channel.name, key)
             async with self._db.write() as conn:
-                await job_store.record_submission(
+                recorded = await job_store.record_submission(
                     conn, job.id, self.worker_id, channel.name, upstream_job_id, key_ref(key)
                 )
+            if not recorded:  # our lease lapsed and another worker took the job over
+                log.error("submission_not_recorded", job_id=job.id, channel=channel.name)
+                await runtime.adapter.release(upstream_job_id)
+                return None
             submitted_at = float(job.submitted_at or time.time())
             return Binding(runtime.definition, runtime.adapter, key, upstream_job_id, submitted_at)
         await self._retry_later(job, last_error)

@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 from standardwebhooks.webhooks import Webhook
 
 from vidrelay.domain.jobs import StatusStyle
@@ -31,8 +33,18 @@ from vidrelay.store.database import Database
 
 log = structlog.get_logger(__name__)
 _CLAIM_LEASE_S = 120.0
-_BATCH = 32
+_BATCH = 64
 _MAX_RESPONSE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    delivery_id: str
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    next_attempt_at: float | None
+    delivered: bool
 
 
 class WebhookSender:
@@ -70,16 +82,41 @@ class WebhookSender:
             self._wake.clear()
 
     async def send_due(self) -> int:
-        """Send every delivery due now; returns how many were attempted."""
-        async with self._db.write() as conn:
-            due = await webhook_store.claim_due_deliveries(
-                conn, time.time(), _CLAIM_LEASE_S, _BATCH
-            )
-        await asyncio.gather(*(self._attempt(delivery) for delivery in due))
-        return len(due)
+        """Send every delivery due now; returns how many were attempted.
 
-    async def _attempt(self, delivery: webhook_store.DueDelivery) -> None:
-        payload = delivery.payload or await self._freeze_payload(delivery)
+        Three write transactions a batch, whatever its size (claim, freeze the new events'
+        bodies, record the attempts): per-delivery writes queued behind the engine's and made
+        deliveries lag far behind completions under load.
+        """
+        attempted = 0
+        while not self._stopping.is_set():
+            async with self._db.write() as conn:
+                due = await webhook_store.claim_due_deliveries(
+                    conn, time.time(), _CLAIM_LEASE_S, _BATCH
+                )
+            if not due:
+                break
+            payloads = await self._payloads(due)
+            results = await asyncio.gather(
+                *(self._attempt(delivery, payloads[delivery.event_id]) for delivery in due)
+            )
+            async with self._db.write() as conn:
+                for result in results:
+                    await webhook_store.record_attempt(
+                        conn,
+                        result.delivery_id,
+                        status_code=result.status_code,
+                        latency_ms=result.latency_ms,
+                        error=result.error,
+                        next_attempt_at=result.next_attempt_at,
+                        delivered=result.delivered,
+                    )
+            attempted += len(due)
+            if len(due) < _BATCH:
+                break
+        return attempted
+
+    async def _attempt(self, delivery: webhook_store.DueDelivery, payload: str) -> _Attempt:
         timestamp = datetime.now(UTC)
         headers = {
             "content-type": "application/json",
@@ -117,16 +154,6 @@ class WebhookSender:
         if not delivered and attempts_made < MAX_ATTEMPTS:
             base = self._settings.webhook_retry_base_s
             next_attempt_at = time.time() + retry_delay_s(attempts_made, base, retry_after)
-        async with self._db.write() as conn:
-            await webhook_store.record_attempt(
-                conn,
-                delivery.id,
-                status_code=status_code,
-                latency_ms=latency_ms,
-                error=error,
-                next_attempt_at=next_attempt_at,
-                delivered=delivered,
-            )
         log.info(
             "webhook_attempt",
             delivery_id=delivery.id,
@@ -134,19 +161,32 @@ class WebhookSender:
             status_code=status_code,
             delivered=delivered,
         )
+        return _Attempt(delivery.id, status_code, latency_ms, error, next_attempt_at, delivered)
 
-    async def _freeze_payload(self, delivery: webhook_store.DueDelivery) -> str:
-        async with self._db.write() as conn:
-            job = await job_store.get_job(conn, delivery.job_id, include_deleted=True)
-            assert job is not None, "an event always names a stored job"
-            video = video_object(job, StatusStyle.OPENAI, self._signer, self._public_root)
-            event = {
-                "id": delivery.event_id,
-                "object": "event",
-                "type": delivery.event_type,
-                "created_at": delivery.event_created_at,
-                "data": {"id": job.id, "video": video},
-            }
-            return await webhook_store.freeze_payload(
-                conn, delivery.event_id, json.dumps(event, separators=(",", ":"))
-            )
+    async def _payloads(self, due: list[webhook_store.DueDelivery]) -> dict[str, str]:
+        """Each event's body: frozen at its first attempt, so every attempt and destination
+        sends the same bytes."""
+        payloads = {d.event_id: d.payload for d in due if d.payload}
+        fresh = {d.event_id: d for d in due if not d.payload}
+        if fresh:
+            async with self._db.write() as conn:
+                for event_id, delivery in fresh.items():
+                    payloads[event_id] = await self._freeze_payload(conn, delivery)
+        return payloads
+
+    async def _freeze_payload(
+        self, conn: AsyncConnection, delivery: webhook_store.DueDelivery
+    ) -> str:
+        job = await job_store.get_job(conn, delivery.job_id, include_deleted=True)
+        assert job is not None, "an event always names a stored job"
+        video = video_object(job, StatusStyle.OPENAI, self._signer, self._public_root)
+        event = {
+            "id": delivery.event_id,
+            "object": "event",
+            "type": delivery.event_type,
+            "created_at": delivery.event_created_at,
+            "data": {"id": job.id, "video": video},
+        }
+        return await webhook_store.freeze_payload(
+            conn, delivery.event_id, json.dumps(event, separators=(",", ":"))
+        )

@@ -2,11 +2,15 @@
 
 SQLite needs care to be safe while a CLI and the server write the same file: WAL, a busy
 timeout, and `BEGIN IMMEDIATE` for writing transactions, so that a transaction that reads then
-writes never fails on a lock upgrade. PostgreSQL needs none of that.
+writes never fails on a lock upgrade. Inside one process, writers also queue on an asyncio lock
+before they begin: SQLite lets one writer in at a time anyway, and its busy handler makes the
+others sleep and retry with growing pauses (tens of milliseconds each), which under load left
+most connections asleep and the engine's writes seconds late. PostgreSQL needs none of that.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,15 +35,19 @@ class Database:
                 url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
             )
             _configure_sqlite(self.engine)
+            self._sqlite_writer = asyncio.Lock()
         else:
             self.engine = create_async_engine(url, pool_size=10, max_overflow=20)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One writing transaction: committed on success, rolled back on any error."""
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = await conn.execution_options(**{_IMMEDIATE: True})
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        async with self._sqlite_writer, self.engine.connect() as conn:
+            conn = await conn.execution_options(**{_IMMEDIATE: True})
             async with conn.begin():
                 yield conn
 

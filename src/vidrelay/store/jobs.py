@@ -7,7 +7,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -451,11 +461,18 @@ async def record_submission(
     channel: str,
     upstream_job_id: str,
     key_ref: str | None = None,
-) -> None:
-    """The upstream took the job. The first submission starts the deadline clock."""
-    await conn.execute(
+) -> bool:
+    """The upstream took the job. The first submission starts the deadline clock.
+
+    False when `worker` no longer holds the job (its lease lapsed and it was taken over).
+    """
+    result = await conn.execute(
         update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.lease_owner == worker)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.lease_owner == worker,
+            jobs.c.status == JobStatus.IN_PROGRESS.value,
+        )
         .values(
             channel=channel,
             upstream_job_id=upstream_job_id,
@@ -463,21 +480,24 @@ async def record_submission(
             submitted_at=func.coalesce(jobs.c.submitted_at, int(time.time())),
         )
     )
+    return bool(result.rowcount)
 
 
 async def record_progress(conn: AsyncConnection, worker: str, progress: dict[str, int]) -> None:
-    """Several jobs' progress in one transaction (the runner buffers it between ticks)."""
-    for job_id, value in progress.items():
-        await conn.execute(
-            update(jobs)
-            .where(
-                jobs.c.id == job_id,
-                jobs.c.lease_owner == worker,
-                jobs.c.status == JobStatus.IN_PROGRESS.value,
-                jobs.c.progress < value,
-            )
-            .values(progress=value)
+    """Several jobs' progress in one statement (the runner buffers it between ticks)."""
+    if not progress:
+        return
+    await conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == bindparam("job_id"),
+            jobs.c.lease_owner == worker,
+            jobs.c.status == JobStatus.IN_PROGRESS.value,
+            jobs.c.progress < bindparam("new_progress"),
         )
+        .values(progress=bindparam("new_progress")),
+        [{"job_id": job_id, "new_progress": value} for job_id, value in progress.items()],
+    )
 
 
 async def mark_completed(
