@@ -1,6 +1,6 @@
-"""Benchmark many jobs in flight: N jobs on a fake OpenAI Videos upstream that completes each
-after a random duration; how late vidrelay sees each completion, how many upstream requests
-each job costs, and how much memory the server needs.
+"""Benchmark many jobs in flight: N jobs on a fake OpenAI Videos upstream that completes each after
+a random duration; how late vidrelay sees each completion, how many upstream requests each job
+costs, and how much memory the server needs.
 
 Setup: the fake upstream (`python -m tests.fakes.openai_upstream`, its own process) and one
 `vidrelay serve` (free port, fresh data dir, SQLite unless `--database-url`), with a
@@ -12,17 +12,16 @@ watched to check it.
 Run: a tenant registers a webhook endpoint (`POST /v1/webhooks`) pointing at a receiver in this
 process; N submits (`POST /v1/videos`, JSON, sora-2, 4 s, unique prompts) go out as fast as C
 concurrent clients allow; then the bench waits for every job's `video.completed` (or
-`video.failed`) webhook, up to a timeout. The webhook's arrival is "vidrelay completed": it
-includes the delivery (about a sender tick while the sender keeps up).
+`video.failed`) webhook, up to a timeout.
 
-Figures: completion lag = webhook arrival - the fake's `completed_at` (same host, same clock),
-joined through the `jobs` table (vidrelay id -> upstream id, read from the database after the
-run) with the fake's `GET /_stats`, and split at the row's `completed_at` (whole seconds) into
-"seen and stored" and "webhook delivery"; upstream requests per job (every request naming the
-job: submit, polls, video and preview downloads, over every job the fake holds), against what
-the poll schedule costs when every poll is on time; the server's peak RSS (`VmHWM` of the
-`vidrelay serve` process, and `VmRSS` sampled every 0.5 s); its CPU time (all threads, and the
-main thread, which runs the event loop).
+Figures: completion lag = the job row's `finished_ts` (when vidrelay stored it completed) - the
+fake's `completed_at` (same host, same clock), joined through the `jobs` table (vidrelay id ->
+upstream id, read from the database after the run) with the fake's `GET /_stats`; then the
+webhook's delivery (arrival here - `finished_ts`) and the end-to-end figure; upstream requests
+per job (every request naming the job: submit, polls, video and preview downloads, over every
+job the fake holds), against what the poll schedule costs when every poll is on time; the
+server's peak RSS (`VmHWM` of the `vidrelay serve` process, and `VmRSS` sampled every 0.5 s);
+its CPU time (all threads, and the main thread, which runs the event loop).
 
 Goals: p99 lag < 2x the steady poll interval, < 15 upstream requests per job (mean; the max is
 shown), peak RSS < 400 MB, and every job completed. Exits 0 when all are met, 1 otherwise or
@@ -220,7 +219,7 @@ class JobRow:
     status: str
     error_code: str | None
     attempts: int
-    completed_at: int | None  # whole seconds: when vidrelay stored the job as completed
+    finished_ts: float | None  # when vidrelay stored the job as completed (or failed)
 
 
 @dataclass
@@ -310,7 +309,7 @@ async def upstream_stats(upstream_url: str) -> dict[str, Any]:
 
 async def read_jobs(database_url: str | None, sqlite_path: Path) -> dict[str, JobRow]:
     """Every job row: the only place a vidrelay id meets its upstream id."""
-    query = "SELECT id, upstream_job_id, status, error_code, attempts, completed_at FROM jobs"
+    query = "SELECT id, upstream_job_id, status, error_code, attempts, finished_ts FROM jobs"
     if database_url is None:
         connection = sqlite3.connect(sqlite_path, timeout=30)
         try:
@@ -330,7 +329,7 @@ async def read_jobs(database_url: str | None, sqlite_path: Path) -> dict[str, Jo
             await pg.close()
     return {
         str(r[0]): JobRow(
-            str(r[0]), r[1], str(r[2]), r[3], int(r[4] or 0), None if r[5] is None else int(r[5])
+            str(r[0]), r[1], str(r[2]), r[3], int(r[4] or 0), None if r[5] is None else float(r[5])
         )
         for r in rows
     }
@@ -550,8 +549,8 @@ def describe(args: argparse.Namespace, poll: PollSettings, database: str) -> Non
         f"  poll schedule: first {poll.first_s:g} s, then {poll.growth:g} x the job's age, "
         f"steady {steady}; {poll.request_concurrency} requests in flight per channel "
         "(VIDRELAY_CHANNEL_REQUEST_CONCURRENCY default)\n"
-        f"  completion = arrival of the video.completed webhook here (VIDRELAY_WEBHOOK_TICK_S="
-        f"{WEBHOOK_TICK_S}): the lag includes its delivery\n"
+        "  completion = vidrelay storing the job completed (jobs.finished_ts); the "
+        f"video.completed webhook (VIDRELAY_WEBHOOK_TICK_S={WEBHOOK_TICK_S}) is shown after it\n"
         f"  submits: JSON POST /v1/videos ({MODEL}, 4 s), {args.concurrency} concurrent clients; "
         f"then up to {args.timeout_s:g} s for the last webhook\n",
         flush=True,
@@ -576,9 +575,9 @@ def report(
     missing = [v for v in wanted if v not in receiver.completed and v not in receiver.failed]
     upstream_jobs: dict[str, dict[str, Any]] = m.stats["jobs"]
 
-    lags: list[float] = []
-    stored: list[float] = []  # upstream completion -> vidrelay's jobs.completed_at (+-0.5 s)
-    delivered: list[float] = []  # jobs.completed_at -> the webhook's arrival (+-0.5 s)
+    lags: list[float] = []  # upstream completion -> vidrelay stored the job completed
+    end_to_end: list[float] = []  # upstream completion -> the webhook's arrival here
+    delivered: list[float] = []  # vidrelay stored it completed -> the webhook's arrival
     delivered_while_submitting: list[float] = []
     unmatched = not_done_upstream = 0
     for video_id in completed:
@@ -590,15 +589,14 @@ def report(
             not_done_upstream += 1
         else:
             arrived, done_upstream = receiver.completed[video_id], float(job["completed_at"])
-            lags.append(arrived - done_upstream)
-            if row.completed_at is not None:
-                stored_at = row.completed_at + 0.5  # stored as int(time.time())
-                stored.append(stored_at - done_upstream)
-                delivered.append(arrived - stored_at)
-                if stored_at <= m.submits_ended_at:
-                    delivered_while_submitting.append(arrived - stored_at)
+            end_to_end.append(arrived - done_upstream)
+            if row.finished_ts is not None:
+                lags.append(row.finished_ts - done_upstream)
+                delivered.append(arrived - row.finished_ts)
+                if row.finished_ts <= m.submits_ended_at:
+                    delivered_while_submitting.append(arrived - row.finished_ts)
     lags.sort()
-    stored.sort()
+    end_to_end.sort()
     delivered.sort()
     delivered_while_submitting.sort()
 
@@ -628,17 +626,17 @@ def report(
             statuses[label] = statuses.get(label, 0) + 1
         print(f"  failed or missing, by database status/error: {statuses}")
     print(
-        f"  completion lag (fake's completed_at -> video.completed received), {len(lags):,} "
-        f"jobs: p50 {percentile(lags, 0.5):.2f} s, p99 {percentile(lags, 0.99):.2f} s, "
-        f"max {lags[-1] if lags else float('nan'):.2f} s, "
+        f"  completion lag (the fake's completed_at -> vidrelay stores the job completed, "
+        f"jobs.finished_ts), {len(lags):,} jobs: p50 {percentile(lags, 0.5):.2f} s, "
+        f"p99 {percentile(lags, 0.99):.2f} s, max {lags[-1] if lags else float('nan'):.2f} s, "
         f"mean {sum(lags) / len(lags) if lags else float('nan'):.2f} s"
         f"{f', min {lags[0]:.2f} s' if lags and lags[0] < 0 else ''}"
     )
     print(
-        f"    split at vidrelay's jobs.completed_at (whole seconds, so +-0.5 s): upstream done "
-        f"-> stored completed p50 {percentile(stored, 0.5):.1f} s, p99 "
-        f"{percentile(stored, 0.99):.1f} s; stored -> webhook received p50 "
-        f"{percentile(delivered, 0.5):.1f} s, p99 {percentile(delivered, 0.99):.1f} s"
+        f"    then the video.completed webhook: stored -> received here p50 "
+        f"{percentile(delivered, 0.5):.1f} s, p99 {percentile(delivered, 0.99):.1f} s; "
+        f"end to end (upstream done -> webhook received) p50 {percentile(end_to_end, 0.5):.1f} s,"
+        f" p99 {percentile(end_to_end, 0.99):.1f} s"
     )
     while_submitting = delivered_while_submitting
     if while_submitting:
@@ -820,7 +818,7 @@ def dump(path: Path, m: Measured) -> None:
                 "upstream_job_id": row.upstream_job_id if row else None,
                 "status": row.status if row else None,
                 "attempts": row.attempts if row else None,
-                "stored_completed_at": row.completed_at if row else None,
+                "stored_finished_ts": row.finished_ts if row else None,
                 "upstream_completed_at": job.get("completed_at"),
                 "upstream_requests": job.get("requests"),
                 "webhook_completed_at": m.receiver.completed.get(video_id),

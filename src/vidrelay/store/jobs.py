@@ -515,6 +515,7 @@ async def mark_completed(
             status=JobStatus.COMPLETED.value,
             progress=100,
             completed_at=int(time.time()),
+            finished_ts=time.time(),
             expires_at=expires_at,
             cost_micros=cost_micros,
             lease_owner=None,
@@ -554,6 +555,7 @@ async def fail_and_refund(
             error_code=code,
             error_message=message,
             completed_at=int(time.time()),
+            finished_ts=time.time(),
             lease_owner=None,
             lease_expires_at=None,
         )

@@ -108,6 +108,7 @@ jobs = Table(
     Column("upstream_key_ref", String(16), nullable=True),  # which key of the pool submitted it
     Column("submitted_at", BigInteger, nullable=True),  # first submission upstream: the deadline
     Column("not_before", Float, nullable=True),  # a queued job waits until then (backoff)
+    Column("finished_ts", Float, nullable=True),  # precise end time, for completion-lag figures
     Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_key_status", "key_id", "status"),

@@ -40,10 +40,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("upstream_key_ref", sa.String(16), nullable=True))
         batch.add_column(sa.Column("submitted_at", sa.BigInteger, nullable=True))
         batch.add_column(sa.Column("not_before", sa.Float, nullable=True))
+        batch.add_column(sa.Column("finished_ts", sa.Float, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("finished_ts")
         batch.drop_column("not_before")
         batch.drop_column("submitted_at")
         batch.drop_column("upstream_key_ref")
