@@ -80,9 +80,9 @@ class Settings(BaseSettings):
     """Failed polls in a row (5xx, timeouts; a 429 never counts) before a job fails."""
     upstream_timeout_s: float = 60.0
     """Time an upstream has to answer one request (a download may take longer per byte)."""
-    channel_request_concurrency: int = 32
+    channel_request_concurrency: int = 16
     """Requests (submit, poll) this process has in flight to one channel at once."""
-    channel_download_concurrency: int = 8
+    channel_download_concurrency: int = 4
     """Video downloads this process runs from one channel at once."""
     circuit_failure_threshold: int = 5
     """Failures in a row (connect error, timeout, 5xx) that open a channel's circuit."""
