@@ -108,6 +108,18 @@ async def test_a_submit_that_fails_retryably_fails_over_to_the_next_channel(
     assert await relay.money() == (STARTING_BALANCE - PRICE_4S,) * 2
 
 
+async def test_a_rate_limited_only_channel_makes_the_job_wait_not_fail(
+    relay: Relay, vendor_a: FakeOpenAIUpstream
+) -> None:
+    vendor_a.submit_429s = 5  # more rounds than max_attempts
+    vendor_a.retry_after = "0.2"
+    await relay.declare(openai_channel("vendor-a", vendor_a.url))
+    video = await relay.finished(await relay.submit())
+    assert video["status"] == "completed", video
+    assert submits(vendor_a) == 6
+    assert await relay.money() == (STARTING_BALANCE - PRICE_4S,) * 2
+
+
 async def test_an_upstream_rejection_fails_the_job_with_a_clean_message_and_refunds(
     relay: Relay, vendor_a: FakeOpenAIUpstream, vendor_b: FakeOpenAIUpstream
 ) -> None:

@@ -94,7 +94,9 @@ class ChannelHealth:
             ):
                 return Verdict(f"every key of the pool was refused: {error.message}")
         elif error.kind is FailureKind.RATE_LIMITED:
-            cooldown = error.retry_after_s or _RATE_LIMIT_COOLDOWN_S
+            cooldown = (
+                error.retry_after_s if error.retry_after_s is not None else _RATE_LIMIT_COOLDOWN_S
+            )
             self._key_breaker(channel.name, key).trip(now, cooldown, error.message)
         elif error.kind is FailureKind.UNAVAILABLE:
             breaker = self._channel_breaker(channel.name)

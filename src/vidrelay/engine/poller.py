@@ -24,7 +24,6 @@ from vidrelay.upstreams.base import (
     UpstreamError,
     UpstreamJobLost,
     UpstreamState,
-    UpstreamStatus,
 )
 
 
@@ -50,8 +49,9 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class WatchResult:
     outcome: Outcome
-    status: UpstreamStatus | None = None
-    error: UpstreamError | None = None
+    error_code: str = ""
+    error_message: str = ""
+    """Why, for `FAILED`: the upstream's own words (the engine cleans them)."""
 
 
 Pause = Callable[[float], Awaitable[bool]]
@@ -83,8 +83,8 @@ class Poller:
             try:
                 async with gate:
                     status = await binding.adapter.poll(binding.upstream_job_id, binding.key)
-            except UpstreamJobLost as error:
-                return WatchResult(Outcome.LOST, error=error)
+            except UpstreamJobLost:
+                return WatchResult(Outcome.LOST)
             except UpstreamError as error:
                 if error.kind is FailureKind.RATE_LIMITED:
                     delay = schedule.backoff(errors + 1, error.retry_after_s)
@@ -92,15 +92,19 @@ class Poller:
                 self.health.record_failure(binding.channel, binding.key, error)
                 errors += 1
                 if errors >= self.max_errors:
-                    return WatchResult(Outcome.FAILED, error=error)
+                    return WatchResult(Outcome.FAILED, error.code, error.message)
                 delay = schedule.backoff(errors, error.retry_after_s)
                 continue
             errors = 0
             self.health.record_success(binding.channel.name, binding.key)
             if status.state is UpstreamState.COMPLETED:
-                return WatchResult(Outcome.COMPLETED, status)
+                return WatchResult(Outcome.COMPLETED)
             if status.state is UpstreamState.FAILED:
-                return WatchResult(Outcome.FAILED, status)
+                return WatchResult(
+                    Outcome.FAILED,
+                    status.error_code or "generation_failed",
+                    status.error_message or "The upstream failed to generate the video.",
+                )
             if status.progress is not None:
                 on_progress(max(0, min(status.progress, 99)))
             delay = schedule.delay(time.time() - binding.submitted_at, status.poll_after_s)

@@ -37,7 +37,7 @@ from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store.database import Database
-from vidrelay.upstreams.base import UpstreamError, UpstreamRequest
+from vidrelay.upstreams.base import FailureKind, UpstreamError, UpstreamRequest
 from vidrelay.upstreams.messages import clean_upstream_message
 
 log = structlog.get_logger(__name__)
@@ -287,17 +287,7 @@ class JobRunner:
                 )
                 return
             if result.outcome is Outcome.FAILED:
-                if result.error is not None:
-                    await self._fail_upstream(job, binding, result.error.code, result.error.message)
-                else:
-                    status = result.status
-                    await self._fail_upstream(
-                        job,
-                        binding,
-                        (status.error_code if status else None) or "generation_failed",
-                        (status.error_message if status else None)
-                        or "The upstream failed to generate the video.",
-                    )
+                await self._fail_upstream(job, binding, result.error_code, result.error_message)
                 return
             losses += 1  # Outcome.LOST: submit again, elsewhere when there is an elsewhere
             if losses >= self._settings.max_attempts:
@@ -383,9 +373,17 @@ class JobRunner:
         return None
 
     async def _retry_later(self, job: JobRecord, error: UpstreamError | None) -> None:
-        """No channel took the job this round: back to the queue with a growing wait, or,
-        after `max_attempts` rounds that all failed, fail and refund it."""
-        if error is not None and job.attempts >= self._settings.max_attempts:
+        """No channel took the job this round: back to the queue, or failed and refunded.
+
+        Transport failures (connect errors, timeouts, 5xx) use up an attempt and back off,
+        doubling; after `max_attempts` such rounds the job fails. Rate limits and refused keys
+        only make it wait (the breakers keep it off those keys meanwhile), like a job whose
+        channels are all full, for at most `queue_wait_s` since it was accepted.
+        """
+        counts = error is not None and error.kind in (FailureKind.UNAVAILABLE, FailureKind.LOST)
+        waited_out = time.time() - job.created_at > self._settings.queue_wait_s
+        exhausted = counts and job.attempts >= self._settings.max_attempts
+        if error is not None and (waited_out or exhausted):
             await self._fail(
                 job,
                 error.code,
@@ -395,12 +393,12 @@ class JobRunner:
             return
         wait = (
             self._settings.dispatch_retry_s * 2 ** max(0, job.attempts - 1)
-            if error is not None
+            if counts
             else _RECHECK_WAITING_S
         )
         async with self._db.write() as conn:
             await job_store.requeue_for_retry(
-                conn, job.id, self.worker_id, time.time() + wait, count_attempt=error is not None
+                conn, job.id, self.worker_id, time.time() + wait, count_attempt=counts
             )
 
     async def _note_failure(self, channel: Channel, key: str, error: UpstreamError) -> None:
