@@ -54,8 +54,8 @@ from harness import (
     Processes,
     create_key,
     free_port,
-    interrupt_on_sigterm,
     percentile,
+    run_bench,
     run_python_loadgen,
     tail,
     vidrelay_command,
@@ -597,18 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    interrupt_on_sigterm()
-    processes = Processes()
-    try:
-        return 0 if bench(args, processes) else 1
-    except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped, databases dropped", file=sys.stderr)
-        return 130
-    except (CannotRun, OSError, subprocess.SubprocessError) as error:
-        print(f"benchmark could not run: {error}", file=sys.stderr)
-        return 1
-    finally:
-        processes.stop_all()
+    return run_bench(bench, args, "servers stopped, databases dropped")
 
 
 if __name__ == "__main__":

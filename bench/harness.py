@@ -7,6 +7,7 @@ name (`from harness import ...`): a script's own folder is first on `sys.path`.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -76,6 +78,27 @@ def interrupt_on_sigterm() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def run_bench(
+    bench: Callable[[argparse.Namespace, Processes], bool],
+    args: argparse.Namespace,
+    on_interrupt: str = "servers stopped",
+) -> int:
+    """Run one benchmark with its processes stopped whatever happens: 0 when its goals were
+    met, 1 when not or when it could not run, 130 when interrupted (Ctrl-C, SIGTERM)."""
+    interrupt_on_sigterm()
+    processes = Processes()
+    try:
+        return 0 if bench(args, processes) else 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {on_interrupt}", file=sys.stderr)
+        return 130
+    except (CannotRun, OSError, subprocess.SubprocessError) as error:
+        print(f"benchmark could not run: {error}", file=sys.stderr)
+        return 1
+    finally:
+        processes.stop_all()
 
 
 def free_port() -> int:

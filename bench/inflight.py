@@ -56,8 +56,8 @@ from harness import (
     Processes,
     create_key,
     free_port,
-    interrupt_on_sigterm,
     percentile,
+    run_bench,
     tail,
     vidrelay_command,
     wait_until_up,
@@ -899,18 +899,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    interrupt_on_sigterm()
-    processes = Processes()
-    try:
-        return 0 if bench(args, processes) else 1
-    except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped", file=sys.stderr)
-        return 130
-    except (CannotRun, OSError, subprocess.SubprocessError) as error:
-        print(f"benchmark could not run: {error}", file=sys.stderr)
-        return 1
-    finally:
-        processes.stop_all()
+    return run_bench(bench, args)
 
 
 if __name__ == "__main__":
