@@ -83,11 +83,17 @@ async def test_a_reverse_job_streams_through_sora2api_and_is_collected(
     assert await price_of(relay) == PRICE_PRO_10S
 
 
-async def test_a_stream_broken_midway_fails_over_to_another_reverse_channel(
-    relay: Relay, sora: tuple[FakeSora2Api, str], reverse_relay_b: FakeOpenAIUpstream
+@pytest.mark.parametrize("fault", ["reset_midway", "500", "429", "hang"])
+async def test_a_sora2api_failure_fails_over_to_another_reverse_channel(
+    relay: Relay, sora: tuple[FakeSora2Api, str], reverse_relay_b: FakeOpenAIUpstream, fault: str
 ) -> None:
     fake, url = sora
-    fake.faults.reset_after_chunks = 2
+    if fault == "reset_midway":
+        fake.faults.reset_after_chunks = 2
+    elif fault == "hang":
+        fake.faults.hang_before_headers_s = 30
+    else:
+        fake.faults.submit_status = int(fault)
     await relay.declare(
         sora_channel(url),
         openai_channel(

@@ -49,6 +49,7 @@ def build_adapter(
             channel.base_url,
             cost_per_second_micros=channel.cost_per_second_micros,
             connect_timeout_s=min(10.0, settings.upstream_timeout_s),
+            answer_timeout_s=settings.upstream_timeout_s,
             outbound_allowlist=settings.outbound_allowlist_entries,
         )
     return LocalUpstream(

@@ -285,14 +285,18 @@ class Sora2ApiUpstream:
         cost_per_second_micros: int = 0,
         timeout_s: float = 1800.0,
         connect_timeout_s: float = 10.0,
+        answer_timeout_s: float = 60.0,
         outbound_allowlist: Sequence[str] = (),
     ) -> None:
+        """`answer_timeout_s` bounds the wait for a submit's response headers; `timeout_s` is
+        the longest silence allowed inside a running stream."""
         self.name = name
         self.cost_per_second_micros = cost_per_second_micros
         self._base_url = base_url.rstrip("/")
         self._base = httpx.URL(self._base_url)
         self._hidden = (self._base_url, self._base.netloc.decode("ascii"), self._base.host)
         self._outbound_allowlist = tuple(outbound_allowlist)
+        self._answer_timeout_s = answer_timeout_s
         self._jobs: dict[str, _StreamJob] = {}
         # The read timeout is the longest silence allowed inside a stream: sora2api says
         # nothing while it waits for a character to be processed (up to 10 min). Every running
@@ -434,8 +438,10 @@ class Sora2ApiUpstream:
             headers={**self._auth(key), "accept": "text/event-stream"},
         )
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await asyncio.wait_for(
+                self._client.send(request, stream=True), self._answer_timeout_s
+            )
+        except (httpx.TimeoutException, TimeoutError):
             raise UpstreamError(
                 "The upstream did not answer in time.",
                 code="upstream_timeout",
