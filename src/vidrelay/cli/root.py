@@ -48,6 +48,36 @@ def serve(
     uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
 
 
+@app.command()
+def worker() -> None:
+    """Run the engine alone (job runner, webhook sender), no HTTP: pair it with API servers
+    started with VIDRELAY_ENGINE=false. Stops cleanly on SIGINT or SIGTERM."""
+    import asyncio
+    import signal
+
+    from vidrelay.engine.background import Engine, open_instance
+    from vidrelay.logging_setup import configure_logging
+
+    configure_logging()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        instance = await open_instance(load_settings())
+        engine = Engine(instance)
+        engine.start()
+        err.print(f"vidrelay worker {engine.runner.worker_id}: running jobs")
+        try:
+            await stop.wait()
+        finally:
+            await engine.stop()
+            await instance.db.dispose()
+
+    asyncio.run(run())
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations up to the latest schema."""

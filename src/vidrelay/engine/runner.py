@@ -21,6 +21,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import structlog
@@ -53,8 +54,11 @@ class JobRunner:
         media: LocalMediaStore,
         channels: ChannelRegistry,
         settings: Settings,
+        on_finished: Callable[[], None] | None = None,
     ) -> None:
+        """`on_finished` is told whenever a job ends (its webhook event is then due)."""
         self._db = db
+        self._on_finished = on_finished or (lambda: None)
         self._media = media
         self._channels = channels
         self._settings = settings
@@ -451,7 +455,9 @@ class JobRunner:
                 expires_at,
                 cost_micros=binding.channel.cost_per_second_micros * int(job.seconds),
             )
-        if not completed:
+        if completed:
+            self._on_finished()
+        else:
             log.warning("job_completion_lost_race", job_id=job.id)
 
     async def _fail_upstream(
@@ -466,6 +472,7 @@ class JobRunner:
             failed = await job_store.fail_and_refund(conn, job.id, code, message, self.worker_id)
         if failed:
             log.info("job_failed", job_id=job.id, code=code)
+            self._on_finished()
         self._media.discard_scratch(job.id)
 
 
