@@ -29,6 +29,7 @@ when it cannot run.
 
     python bench/inflight.py [--quick] [--jobs N] [--min-s S] [--max-s S] [--steady-s S]
                              [--concurrency C] [--timeout-s S] [--database-url URL] [--keep]
+                             [--split]
 """
 
 from __future__ import annotations
@@ -537,6 +538,10 @@ def log_problems(log_path: Path) -> tuple[dict[str, int], list[str]]:
 # --------------------------------------------------------------------------- report
 
 
+SPLIT = "`vidrelay serve` (VIDRELAY_ENGINE=false) + `vidrelay worker`"
+ONE_PROCESS = "`vidrelay serve` (one process)"
+
+
 def describe(args: argparse.Namespace, poll: PollSettings, database: str) -> None:
     steady = f"{poll.steady_s:g} s ({'--steady-s' if poll.steady_given else 'default'})"
     print(
@@ -544,7 +549,7 @@ def describe(args: argparse.Namespace, poll: PollSettings, database: str) -> Non
         f"after a random {args.min_s:g}-{args.max_s:g} s\n"
         f"  python {platform.python_version()}, {os.cpu_count()} CPUs shared by the server, the "
         f"fake upstream and this client; {database}\n"
-        f"  server: `vidrelay serve` (one process), one openai channel (max_concurrency "
+        f"  server: {SPLIT if args.split else ONE_PROCESS}, one openai channel (max_concurrency "
         f"{MAX_CONCURRENCY}), no local channel; VIDRELAY_RENDER_WORKERS={RENDER_WORKERS}\n"
         f"  poll schedule: first {poll.first_s:g} s, then {poll.growth:g} x the job's age, "
         f"steady {steady}; {poll.request_concurrency} requests in flight per channel "
@@ -768,9 +773,16 @@ def bench(args: argparse.Namespace, processes: Processes) -> bool:
             port = free_port()
             log_path = work / "server.log"
             argv = [*vidrelay_command(), "serve", "--host", HOST, "--port", str(port)]
-            server = processes.start_logged(argv, env, log_path)
+            api_env = {**env, "VIDRELAY_ENGINE": "false"} if args.split else env
+            server = processes.start_logged(argv, api_env, log_path)
             base = f"http://{HOST}:{port}"
             wait_until_up(f"{base}/healthz", server, log_path, timeout_s=60)
+            engine = server
+            if args.split:  # the jobs live in the worker: it is the process measured
+                engine = processes.start_logged(
+                    [*vidrelay_command(), "worker"], env, work / "worker.log"
+                )
+            api_cpu_start = proc_cpu_s(server.pid)
             sqlite_path = work / "data" / "vidrelay.db"
             measured = asyncio.run(
                 drive(
@@ -778,17 +790,28 @@ def bench(args: argparse.Namespace, processes: Processes) -> bool:
                     base,
                     upstream_url,
                     key,
-                    server.pid,
+                    engine.pid,
                     upstream.pid,
                     database_url,
                     sqlite_path,
                 )
             )
-            if server.poll() is not None:
-                print(f"warning: the server exited ({server.returncode}):\n{tail(log_path)}")
+            if args.split:
+                print(
+                    f"  split: the API process (engine off) used "
+                    f"{proc_cpu_s(server.pid) - api_cpu_start:,.1f} s of CPU; the figures below "
+                    "for the server are the worker's"
+                )
+            for process, path in ((server, log_path), (engine, work / "worker.log")):
+                if process.poll() is not None:
+                    print(f"warning: a server exited ({process.returncode}):\n{tail(path)}")
         finally:
             processes.stop_all()  # before the data dir and the database go
         log_counts, log_first = log_problems(log_path)
+        if args.split:
+            worker_counts, worker_first = log_problems(work / "worker.log")
+            log_counts = {k: v + worker_counts.get(k, 0) for k, v in log_counts.items()}
+            log_first += worker_first
         if args.keep:
             dump(work / "jobs.json", measured)
         ok = report(args, poll, measured, log_counts, log_first)
@@ -880,6 +903,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the work dir (server log, data) afterwards"
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="run the API with VIDRELAY_ENGINE=false and the engine as `vidrelay worker`",
     )
     args = parser.parse_args(argv)
     preset = QUICK if args.quick else FULL
