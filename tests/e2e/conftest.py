@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.server import ServerProcess
+from tests.fakes.openai_upstream import FakeOpenAIUpstream
 
 
 @pytest.fixture
@@ -16,3 +17,11 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeOpenAIUpstream]:
+    """A fake OpenAI-protocol upstream accepting the key `sk-up-good-0001`."""
+    fake = FakeOpenAIUpstream(keys={"sk-up-good-0001"})
+    with fake.serve():
+        yield fake

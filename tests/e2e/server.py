@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -45,6 +46,19 @@ class ServerProcess:
         return self.cli(
             "keys", "create", "--tenant", tenant, "--balance", balance
         ).stdout.splitlines()[-1]
+
+    def wait_finished(self, video_id: str, key: str, timeout_s: float = 60) -> dict[str, Any]:
+        """Poll the video until it is completed or failed; its last body."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            video: dict[str, Any] = httpx.get(
+                f"{self.base_url}/v1/videos/{video_id}",
+                headers={"Authorization": f"Bearer {key}"},
+            ).json()
+            if video["status"] in ("completed", "failed"):
+                return video
+            assert time.monotonic() < deadline, video
+            time.sleep(0.1)
 
     def start(self) -> None:
         log = self.log_path.open("ab")

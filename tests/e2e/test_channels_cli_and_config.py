@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,13 +12,6 @@ import pytest
 
 from tests.e2e.server import ServerProcess
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, tiny_mp4
-
-
-@pytest.fixture
-def upstream() -> Iterator[FakeOpenAIUpstream]:
-    fake = FakeOpenAIUpstream(keys={"sk-up-good-0001"})
-    with fake.serve():
-        yield fake
 
 
 def test_channels_are_added_listed_switched_tested_and_removed_from_the_shell(
@@ -105,13 +96,7 @@ max_concurrency = 50
         )
         assert created.status_code == 200, created.text
         video_id = created.json()["id"]
-        deadline = time.monotonic() + 60
-        while True:
-            video = httpx.get(f"{server.base_url}/v1/videos/{video_id}", headers=auth).json()
-            if video["status"] in ("completed", "failed"):
-                break
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        video = server.wait_finished(video_id, key)
         assert video["status"] == "completed", video
         (submitted,) = upstream.requests_to("/v1/videos", "POST")
         assert submitted.form["model"] == "sora-2-2025-12-08"

@@ -7,21 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.e2e.server import ServerProcess
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
-
-
-@pytest.fixture
-def upstream() -> Iterator[FakeOpenAIUpstream]:
-    fake = FakeOpenAIUpstream(keys={"sk-up-good-0001"})
-    with fake.serve():
-        yield fake
 
 
 def test_an_api_without_engine_queues_jobs_and_a_worker_runs_them(
@@ -62,13 +53,7 @@ models = ["sora-2"]
             stderr=subprocess.STDOUT,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            video = httpx.get(f"{api.base_url}/v1/videos/{video_id}", headers=auth).json()
-            if video["status"] in ("completed", "failed"):
-                break
-            assert time.monotonic() < deadline, video
-            time.sleep(0.1)
+        video = api.wait_finished(video_id, key)
         assert video["status"] == "completed", video
         assert len(upstream.requests_to("/v1/videos", "POST")) == 1
         content = httpx.get(f"{api.base_url}/v1/videos/{video_id}/content", headers=auth)
