@@ -107,6 +107,7 @@ def test_a_channel_that_is_only_tripped_still_counts_as_serving_at_accept() -> N
         ({"base_url": "ftp://x"}, "base_url"),
         ({"keys": ()}, "keys"),
         ({"models": ()}, "models"),
+        ({"models": ("sora-9",)}, "models"),
         ({"weight": 0}, "weight"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"model_map": {"sora-2-pro": "x"}}, "model_map"),

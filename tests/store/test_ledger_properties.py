@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +126,10 @@ class LedgerMachine(RuleBasedStateMachine):
     def upstream_completes(self, video: str) -> None:
         async def complete() -> bool:
             async with self.app.state.context.db.write() as conn:
-                claimed = await job_store.claim_queued(conn, "worker-a", 1e12, 100)
                 done = False
-                for job in claimed:
-                    if job.id == video:
+                for queued in await job_store.due_queued(conn, time.time(), 100):
+                    job = await job_store.claim_job(conn, queued.id, "worker-a", 1e12, None)
+                    if job is not None and job.id == video:
                         done = await job_store.mark_completed(conn, video, "worker-a", 2**40)
                 await job_store.requeue_owned(conn, "worker-a")
                 return done

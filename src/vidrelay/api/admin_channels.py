@@ -65,16 +65,9 @@ class ChannelPatch(BaseModel):
 
 def _checked(channel: Channel, context: Context) -> Channel:
     try:
-        channel.validate()
+        return channel.validate(context.catalog.models)
     except ChannelError as error:
         raise InvalidRequest(str(error), param=str(error).split(":")[0]) from error
-    unknown = [model for model in channel.models if model not in context.catalog.models]
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown models {unknown}; the catalog has: {', '.join(context.catalog.models)}.",
-            param="models",
-        )
-    return channel
 
 
 async def _existing(context: Context, name: str) -> Channel:

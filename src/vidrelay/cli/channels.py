@@ -18,7 +18,7 @@ from rich.table import Table
 from vidrelay.channel_admin import channel_view, probe_view, test_channel
 from vidrelay.cli.common import err, parse_usd, with_database
 from vidrelay.config_file import ConfigError, apply_config, load_config
-from vidrelay.domain.catalog import DEFAULT_CATALOG, RouteClass
+from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelError, ChannelProtocol
 from vidrelay.settings import Settings, load_settings
 from vidrelay.store import channels as channel_store
@@ -77,9 +77,6 @@ def channels_add(
         if not sep or not source or not target:
             raise typer.BadParameter(f"--map wants MODEL=UPSTREAM_MODEL, got {pair!r}")
         model_map[source] = target
-    unknown = [m for m in model or [] if m not in DEFAULT_CATALOG.models]
-    if unknown:
-        raise typer.BadParameter(f"unknown models {unknown}; known: {DEFAULT_CATALOG.models}")
     try:
         channel = Channel(
             name=name,

@@ -9,12 +9,12 @@ function of the channels and what the engine knows of their load and health.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from vidrelay.domain.catalog import RouteClass
+from vidrelay.domain.catalog import DEFAULT_CATALOG, RouteClass
 from vidrelay.domain.errors import InvalidRequest
 
 EMBEDDED_CHANNEL = "local"
@@ -64,7 +64,8 @@ class Channel:
     def upstream_model(self, model: str) -> str:
         return self.model_map.get(model, model)
 
-    def validate(self) -> Channel:
+    def validate(self, catalog_models: Collection[str] = DEFAULT_CATALOG.models) -> Channel:
+        """The channel, if it can work: every field sane, every model one of the catalog's."""
         if (
             not self.name
             or len(self.name) > 80
@@ -81,6 +82,11 @@ class Channel:
                 raise ChannelError("models: list the models this channel serves")
             if self.route_class is None:
                 raise ChannelError("route_class: official or reverse")
+        unknown_models = [model for model in self.models if model not in catalog_models]
+        if unknown_models:
+            raise ChannelError(
+                f"models: unknown {unknown_models}; the catalog has: {', '.join(catalog_models)}"
+            )
         if self.weight < 1:
             raise ChannelError("weight: at least 1")
         if self.max_concurrency < 1:

@@ -139,14 +139,13 @@ class JobRunner:
         if now >= self._next_probe:
             self._next_probe = now + self._settings.channel_probe_s
             await self._probe_disabled_channels()
-        async with self._db.read() as conn:
-            if not await job_store.has_queued(conn, now):
-                return
         await self._dispatch_due(now)
 
     async def _dispatch_due(self, now: float) -> None:
         async with self._db.read() as conn:
             candidates = await job_store.due_queued(conn, now, _DISPATCH_BATCH)
+            if not candidates:
+                return
             self._busy = await job_store.in_progress_by_channel(conn)
         waiting: list[str] = []
         expired: list[str] = []
@@ -172,15 +171,16 @@ class JobRunner:
         if waiting:
             async with self._db.write() as conn:
                 await job_store.defer_queued(conn, waiting, now + _RECHECK_WAITING_S)
-        for job_id in expired:
+        if expired:
             async with self._db.write() as conn:
-                await job_store.fail_and_refund(
-                    conn,
-                    job_id,
-                    "no_channel_available",
-                    f"No upstream channel could take the job within "
-                    f"{self._settings.queue_wait_s:g} s; its charge has been refunded.",
-                )
+                for job_id in expired:
+                    await job_store.fail_and_refund(
+                        conn,
+                        job_id,
+                        "no_channel_available",
+                        f"No upstream channel could take the job within "
+                        f"{self._settings.queue_wait_s:g} s; its charge has been refunded.",
+                    )
         if not claims:
             return
         claimed: list[tuple[JobRecord, list[Channel]]] = []
@@ -291,15 +291,18 @@ class JobRunner:
                 )
                 return
             if result.outcome is Outcome.FAILED:
-                await self._fail_upstream(job, binding, result.error_code, result.error_message)
+                await self._fail_upstream(
+                    job, result.error_code, result.error_message, binding.channel, binding
+                )
                 return
             losses += 1  # Outcome.LOST: submit again, elsewhere when there is an elsewhere
             if losses >= self._settings.max_attempts:
                 await self._fail_upstream(
                     job,
-                    binding,
                     "upstream_job_lost",
                     "The upstream lost the job too many times; its charge has been refunded.",
+                    binding.channel,
+                    binding,
                 )
                 return
             tried.add(binding.channel.name)
@@ -352,12 +355,7 @@ class JobRunner:
                 tried.add(channel.name)
                 await self._note_failure(runtime.definition, key, error)
                 if not error.retryable:
-                    await self._fail_upstream(
-                        job,
-                        Binding(channel, runtime.adapter, key, "", 0),
-                        error.code,
-                        error.message,
-                    )
+                    await self._fail_upstream(job, error.code, error.message, channel)
                     return None
                 last_error = error
                 log.info("submit_failed", job_id=job.id, channel=channel.name, kind=error.kind)
@@ -435,10 +433,11 @@ class JobRunner:
             await binding.adapter.release(binding.upstream_job_id)
             await self._fail_upstream(
                 job,
-                binding,
                 "content_unavailable",
                 f"The upstream finished the video but it could not be downloaded "
                 f"({gone.error.message}); its charge has been refunded.",
+                binding.channel,
+                binding,
             )
             return
         if produced is None:
@@ -461,10 +460,16 @@ class JobRunner:
             log.warning("job_completion_lost_race", job_id=job.id)
 
     async def _fail_upstream(
-        self, job: JobRecord, binding: Binding, code: str, message: str
+        self,
+        job: JobRecord,
+        code: str,
+        message: str,
+        channel: Channel,
+        binding: Binding | None = None,
     ) -> None:
-        """Fail with the upstream's own words, minus its hosts, ids and keys."""
-        secrets_ = [*_secrets_of(binding.channel), binding.upstream_job_id]
+        """Fail with the upstream's own words, minus the channel's hosts and keys and, once
+        submitted, the upstream's id of the job."""
+        secrets_ = _secrets_of(channel) + ([binding.upstream_job_id] if binding else [])
         await self._fail(job, code, clean_upstream_message(message, secrets_))
 
     async def _fail(self, job: JobRecord, code: str, message: str) -> None:

@@ -322,12 +322,6 @@ def _due(now: float) -> ColumnElement[bool]:
     )
 
 
-async def has_queued(conn: AsyncConnection, now: float | None = None) -> bool:
-    """Whether a queued job is due (not waiting out a backoff)."""
-    found = await conn.scalar(select(jobs.c.id).where(_due(now or time.time())).limit(1))
-    return found is not None
-
-
 @dataclass(frozen=True)
 class QueuedJob:
     """What the dispatcher needs to route a queued job before it claims it."""
@@ -384,18 +378,6 @@ async def claim_job(
     )
     row = result.first()
     return _record(row) if row is not None else None
-
-
-async def claim_queued(
-    conn: AsyncConnection, worker: str, lease_until: float, limit: int
-) -> list[JobRecord]:
-    """Take up to `limit` due queued jobs, oldest first, wherever they were bound."""
-    claimed: list[JobRecord] = []
-    for candidate in await due_queued(conn, time.time(), limit):
-        job = await claim_job(conn, candidate.id, worker, lease_until, None)
-        if job is not None:
-            claimed.append(job)
-    return claimed
 
 
 async def defer_queued(conn: AsyncConnection, job_ids: list[str], until: float) -> None:
@@ -504,6 +486,7 @@ async def mark_completed(
     conn: AsyncConnection, job_id: str, worker: str, expires_at: int, cost_micros: int = 0
 ) -> bool:
     """Complete a job; `cost_micros` is what the upstream charged us for it (for margins)."""
+    finished = time.time()
     result = await conn.execute(
         update(jobs)
         .where(
@@ -514,8 +497,8 @@ async def mark_completed(
         .values(
             status=JobStatus.COMPLETED.value,
             progress=100,
-            completed_at=int(time.time()),
-            finished_ts=time.time(),
+            completed_at=int(finished),
+            finished_ts=finished,
             expires_at=expires_at,
             cost_micros=cost_micros,
             lease_owner=None,
@@ -547,6 +530,7 @@ async def fail_and_refund(
     condition = [jobs.c.id == job_id, jobs.c.status.in_(_UNFINISHED_VALUES)]
     if worker is not None:
         condition.append(jobs.c.lease_owner == worker)
+    finished = time.time()
     result = await conn.execute(
         update(jobs)
         .where(*condition)
@@ -554,8 +538,8 @@ async def fail_and_refund(
             status=JobStatus.FAILED.value,
             error_code=code,
             error_message=message,
-            completed_at=int(time.time()),
-            finished_ts=time.time(),
+            completed_at=int(finished),
+            finished_ts=finished,
             lease_owner=None,
             lease_expires_at=None,
         )
