@@ -1,7 +1,20 @@
-"""The operator's `vidrelay.toml` (`VIDRELAY_CONFIG`): channels, prices and tenant groups,
-applied to the database at start, so a deployment lives in version control.
+"""The operator's `vidrelay.toml` (`VIDRELAY_CONFIG`): models, channels, prices and tenant
+groups, applied to the database at every start, so a deployment lives in version control.
 
 ```toml
+[[models]]
+name = "acme-video-1"              # what clients send as `model`
+owned_by = "acme"                  # shown by /v1/models
+sizes = ["1280x720", "720x1280"]   # first = default
+capabilities = ["input_reference", "audio"]
+routes = [{ route_class = "official", seconds = ["5", "10"] }]   # or seconds_range = [2, 12]
+
+[[models.params]]                  # model-specific request fields (the SDKs' extra_body)
+name = "resolution"
+type = "enum"                      # enum | string | int | number | bool
+values = ["720p", "1080p"]
+default = "720p"
+
 [[channels]]
 name = "vendor-a"
 protocol = "openai"            # openai | sora2api | local
@@ -23,25 +36,39 @@ model = "sora-2"
 per_second_usd = "0.12"
 
 [[prices]]
-model = "sora-2-pro"
+model = "acme-video-1"
+when = { resolution = "1080p" }  # conditions on declared parameters (or `operation`)
 size_class = "high"          # standard | high; omitted = any
-route_class = "reverse"      # official | reverse; omitted = any
+route_class = "official"     # official | reverse; omitted = any
 per_request_usd = "6"
 ```
-Amounts are strings (or integers) so no float rounding touches money.
+Amounts are strings (or integers) so no float rounding touches money. The file's structure is
+checked when it is read; what depends on the catalog (a channel's models, a price's model and
+conditions) when it is applied, against the catalog in the database with the file's models
+applied, so the file may also name models declared through the admin API or the CLI.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vidrelay.domain.catalog import RouteClass
+from vidrelay.domain.catalog import ModelSpec, RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
-from vidrelay.domain.pricing import PriceRule, SizeClass, multiplier_to_ppm, usd_to_micros
-from vidrelay.store import accounts, prices
+from vidrelay.domain.declarations import InvalidDeclaration, parse_model
+from vidrelay.domain.errors import VidrelayError
+from vidrelay.domain.pricing import (
+    PriceDeclaration,
+    SizeClass,
+    multiplier_to_ppm,
+    usd_to_micros,
+)
+from vidrelay.services.catalog import save_model_checked, save_price_checked
+from vidrelay.services.channels import save_channel_checked
+from vidrelay.store import accounts
 from vidrelay.store import channels as channel_store
 from vidrelay.store.database import Database
 
@@ -59,15 +86,20 @@ class ChannelEntry:
 
 @dataclass(frozen=True)
 class OperatorConfig:
-    price_rules: list[PriceRule] = field(default_factory=list)
+    price_rules: list[PriceDeclaration] = field(default_factory=list)
     groups: dict[str, int] = field(default_factory=dict)
     channels: list[ChannelEntry] = field(default_factory=list)
+    models: list[ModelSpec] = field(default_factory=list)
 
 
 def load_config(path: Path) -> OperatorConfig:
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: {error}") from error
+    try:
+        models = parse_models(data.get("models", []))
+    except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error
     rules = [_price_rule(entry, index) for index, entry in enumerate(data.get("prices", []))]
     groups: dict[str, int] = {}
@@ -81,7 +113,27 @@ def load_config(path: Path) -> OperatorConfig:
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
         raise ConfigError(f"{path}: channels declared twice: {', '.join(duplicated)}")
-    return OperatorConfig(rules, groups, entries)
+    return OperatorConfig(rules, groups, entries, models)
+
+
+def parse_models(entries: object) -> list[ModelSpec]:
+    """The `[[models]]` of a file (also `vidrelay models set`), each mistake named by the
+    model's place and name and the field."""
+    if not isinstance(entries, list):
+        raise ConfigError("models: write each model as a [[models]] table")
+    models: list[ModelSpec] = []
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        where = f"models[{index}]" + (f" ({name})" if isinstance(name, str) else "")
+        try:
+            models.append(parse_model(entry))
+        except InvalidDeclaration as error:
+            raise ConfigError(f"{where}: {error.message}") from error
+    names = [model.name for model in models]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ConfigError(f"models declared twice: {', '.join(duplicated)}")
+    return models
 
 
 _CHANNEL_FIELDS = {
@@ -110,7 +162,7 @@ def _channel(entry: dict[str, Any], index: int) -> ChannelEntry:
             max_concurrency=int(entry.get("max_concurrency", 50)),
             enabled=bool(entry.get("enabled", True)),
             cost_per_second_micros=usd_to_micros(_amount(entry.get("cost_per_second_usd", "0"))),
-        ).validate()
+        ).validate(None)
     except (KeyError, ValueError, TypeError, ArithmeticError) as error:
         raise ConfigError(f"{where}: {error}") from error
     return ChannelEntry(channel, "enabled" in entry)
@@ -122,14 +174,25 @@ def _amount(value: Any) -> str:
     return str(value)
 
 
-def _price_rule(entry: dict[str, Any], index: int) -> PriceRule:
+_PRICE_FIELDS = {
+    "model", "route_class", "size_class", "per_second_usd", "per_request_usd", "when",
+}  # fmt: skip
+
+
+def _price_rule(entry: dict[str, Any], index: int) -> PriceDeclaration:
     where = f"prices[{index}]"
+    unknown = set(entry) - _PRICE_FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown fields {sorted(unknown)}")
     try:
         per_second = entry.get("per_second_usd")
         per_request = entry.get("per_request_usd")
         route = entry.get("route_class")
         size = entry.get("size_class")
-        return PriceRule(
+        when = entry.get("when", {})
+        if not isinstance(when, dict):
+            raise ConfigError('when: a table of conditions, e.g. { resolution = "1080p" }')
+        return PriceDeclaration(
             model=str(entry["model"]),
             route_class=RouteClass(route) if route else None,
             size_class=SizeClass(size) if size else None,
@@ -139,22 +202,35 @@ def _price_rule(entry: dict[str, Any], index: int) -> PriceRule:
             per_request_micros=(
                 usd_to_micros(_amount(per_request)) if per_request is not None else None
             ),
+            when=when,
         )
     except (KeyError, ValueError, ArithmeticError) as error:
         raise ConfigError(f"{where}: {error}") from error
 
 
 async def apply_config(db: Database, config: OperatorConfig) -> None:
-    """Upsert the file's channels, rules and groups; those set elsewhere (admin API, CLI) are
-    kept, and so is a channel's runtime switch unless the file says `enabled`."""
+    """Upsert the file's models, groups, price rules and channels, in one transaction and in
+    that order (each is checked against what comes before it); those set elsewhere (admin
+    API, CLI) are kept, and so is a channel's runtime switch unless the file says `enabled`."""
     async with db.write() as conn:
+        for index, model in enumerate(config.models):
+            await _applied(f"models[{index}] ({model.name})", save_model_checked(conn, model))
         for name, ppm in config.groups.items():
             await accounts.set_group(conn, name, ppm)
-        for rule in config.price_rules:
-            await prices.set_price_rule(conn, rule)
-        for entry in config.channels:
+        for index, rule in enumerate(config.price_rules):
+            await _applied(f"prices[{index}] ({rule.model})", save_price_checked(conn, rule))
+        for index, entry in enumerate(config.channels):
             channel = entry.channel
             existing = await channel_store.find_channel(conn, channel.name)
             if existing is not None and not entry.enabled_given:
                 channel = replace(channel, enabled=existing.enabled)
-            await channel_store.save_channel(conn, channel)
+            await _applied(
+                f"channels[{index}] ({channel.name})", save_channel_checked(conn, channel)
+            )
+
+
+async def _applied(where: str, step: Awaitable[object]) -> None:
+    try:
+        await step
+    except VidrelayError as error:
+        raise ConfigError(f"{where}: {error.message}") from error

@@ -50,7 +50,6 @@ def test_the_documented_channel_format_loads(tmp_path: Path) -> None:
         ('name = "a"\nprotocol = "grpc"', "grpc"),
         ('name = "a"\nprotocol = "openai"\nmodels = ["sora-2"]', "base_url"),
         ('name = "a"\nprotocol = "local"\nweight = 0', "weight"),
-        ('name = "a"\nprotocol = "local"\nmodels = ["sora-9"]', "unknown"),
         ('name = "a"\nprotocol = "local"\nkey = "typo"', "unknown fields"),
         ('name = "a"\nprotocol = "local"\ncost_per_second_usd = 0.1', "strings"),
     ],

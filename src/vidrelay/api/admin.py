@@ -26,24 +26,27 @@ from starlette.requests import Request
 
 from vidrelay.api.auth import Context
 from vidrelay.api.context import get_context
+from vidrelay.api.model_views import price_rule_view
 from vidrelay.api.money_views import LEDGER_KINDS, ledger_entry_view, tenant_view
 from vidrelay.api.usage import Timestamp
-from vidrelay.domain.catalog import Catalog, RouteClass
+from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.errors import (
     AuthenticationFailed,
     InvalidRequest,
-    ModelNotFound,
     NotFound,
 )
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import (
     PPM,
+    PriceDeclaration,
     PriceRule,
     SizeClass,
     micros_to_usd,
     multiplier_to_ppm,
+    parse_conditions,
     usd_to_micros,
 )
+from vidrelay.services import catalog as catalog_service
 from vidrelay.settings import Settings
 from vidrelay.store import accounts, prices
 from vidrelay.store import webhooks as webhook_store
@@ -127,6 +130,8 @@ class PriceRuleBody(_Body):
     size_class: SizeClass | None = None
     per_second_usd: str | None = None
     per_request_usd: str | None = None
+    when: dict[str, str | bool | int | float] = {}
+    """Conditions on the model's declared parameters (or `operation`)."""
 
 
 class GroupBody(_Body):
@@ -277,28 +282,22 @@ async def list_prices(context: Context) -> JSONResponse:
 
 @router.put("/prices")
 async def put_price_rule(body: PriceRuleBody, context: Context) -> JSONResponse:
-    """Insert or replace the rule for (model, route class, size class). Jobs already accepted
-    keep the price they were accepted at."""
-    _check_model(context.catalog, body.model, body.route_class)
-    if (body.per_second_usd is None) == (body.per_request_usd is None):
-        raise InvalidRequest(
-            "A price rule has exactly one of per_second_usd and per_request_usd.",
-            param="per_second_usd",
-        )
+    """Insert or replace the rule for (model, route class, size class, conditions). Jobs
+    already accepted keep the price they were accepted at."""
     per_second = per_request = None
     if body.per_second_usd is not None:
         per_second = _dollars_to_micros(body.per_second_usd, "per_second_usd", signed=False)
     if body.per_request_usd is not None:
         per_request = _dollars_to_micros(body.per_request_usd, "per_request_usd", signed=False)
-    rule = PriceRule(
+    declaration = PriceDeclaration(
         model=body.model,
         route_class=body.route_class,
         size_class=body.size_class,
         per_second_micros=per_second,
         per_request_micros=per_request,
+        when=body.when,
     )
-    async with context.db.write() as conn:
-        await prices.set_price_rule(conn, rule)
+    rule = await catalog_service.set_price(context.db, declaration)
     return JSONResponse(_price_rule(rule))
 
 
@@ -308,13 +307,23 @@ async def delete_price_rule(
     model: str,
     route_class: str | None = None,
     size_class: str | None = None,
+    when: Annotated[list[str] | None, Query()] = None,
 ) -> JSONResponse:
-    """Empty or absent `route_class` / `size_class` name the rule that applies to any."""
+    """Empty or absent `route_class` / `size_class` name the rule that applies to any;
+    `when=resolution=1080p` (repeated) names its conditions."""
     route = _optional_choice(route_class, RouteClass, "route_class")
     size = _optional_choice(size_class, SizeClass, "size_class")
-    async with context.db.write() as conn:
-        await prices.delete_price_rule(conn, model, route, size)
-    return JSONResponse({"model": model, "route_class": route, "size_class": size, "deleted": True})
+    declaration = PriceDeclaration(
+        model=model,
+        route_class=RouteClass(route) if route else None,
+        size_class=SizeClass(size) if size else None,
+        when=parse_conditions(when or []),
+    )
+    conditions = await catalog_service.delete_price(context.db, declaration)
+    deleted: dict[str, Any] = {"model": model, "route_class": route, "size_class": size}
+    if conditions:
+        deleted["when"] = dict(conditions)
+    return JSONResponse({**deleted, "deleted": True})
 
 
 @router.put("/groups/{name}")
@@ -333,21 +342,6 @@ async def put_group(name: str, body: GroupBody, context: Context) -> JSONRespons
     return JSONResponse({"name": name, "multiplier": _multiplier_text(ppm)})
 
 
-def _check_model(catalog: Catalog, model: str, route_class: RouteClass | None) -> None:
-    if model not in catalog.models:
-        raise ModelNotFound(
-            f"The model {model!r} is not in the catalog; models: {', '.join(catalog.models)}.",
-            param="model",
-        )
-    routes = {row.route_class for row in catalog.rows_for(model)}
-    if route_class is not None and route_class not in routes:
-        raise InvalidRequest(
-            f"{model} has no {route_class} route; its routes: "
-            f"{', '.join(sorted(route.value for route in routes))}.",
-            param="route_class",
-        )
-
-
 def _optional_choice(
     value: str | None, choices: type[RouteClass] | type[SizeClass], param: str
 ) -> str | None:
@@ -363,16 +357,10 @@ def _optional_choice(
 
 
 def _price_rule(rule: PriceRule) -> dict[str, Any]:
-    def usd(micros: int | None) -> str | None:
-        return None if micros is None else str(micros_to_usd(micros))
-
-    return {
-        "model": rule.model,
-        "route_class": rule.route_class.value if rule.route_class else None,
-        "size_class": rule.size_class.value if rule.size_class else None,
-        "per_second_usd": usd(rule.per_second_micros),
-        "per_request_usd": usd(rule.per_request_micros),
-    }
+    view = price_rule_view(rule)
+    if not rule.conditions:
+        del view["when"]
+    return view
 
 
 def _multiplier_text(ppm: int) -> str:

@@ -8,7 +8,7 @@ whole and come out as hints.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -18,9 +18,10 @@ from vidrelay.api.admin import AdminRoute
 from vidrelay.api.auth import Context
 from vidrelay.channel_admin import channel_view, probe_view, test_channel
 from vidrelay.domain.catalog import RouteClass
-from vidrelay.domain.channels import Channel, ChannelError, ChannelProtocol
-from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from vidrelay.domain.channels import Channel, ChannelProtocol
+from vidrelay.domain.errors import Conflict, NotFound
 from vidrelay.domain.pricing import usd_to_micros
+from vidrelay.services.channels import change_channel, declare_channel
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 
@@ -63,13 +64,6 @@ class ChannelPatch(BaseModel):
     cost_per_second_usd: str | None = Field(default=None, pattern=_USD)
 
 
-def _checked(channel: Channel, context: Context) -> Channel:
-    try:
-        return channel.validate(context.catalog.models)
-    except ChannelError as error:
-        raise InvalidRequest(str(error), param=str(error).split(":")[0]) from error
-
-
 async def _existing(context: Context, name: str) -> Channel:
     async with context.db.read() as conn:
         channel = await channel_store.find_channel(conn, name)
@@ -78,13 +72,9 @@ async def _existing(context: Context, name: str) -> Channel:
     return channel
 
 
-async def _saved(context: Context, channel: Channel) -> JSONResponse:
-    async with context.db.write() as conn:
-        await channel_store.save_channel(conn, channel)
-        saved = await channel_store.find_channel(conn, channel.name)
+def _saved(context: Context, channel: Channel) -> JSONResponse:
     context.channels.invalidate()
-    assert saved is not None
-    return JSONResponse(channel_view(saved))
+    return JSONResponse(channel_view(channel))
 
 
 @router.get("")
@@ -102,7 +92,8 @@ async def list_channels(context: Context) -> JSONResponse:
 
 @router.post("")
 async def create_channel(body: ChannelBody, context: Context) -> JSONResponse:
-    channel = _checked(
+    channel = await declare_channel(
+        context.db,
         Channel(
             name=body.name,
             protocol=body.protocol,
@@ -117,16 +108,8 @@ async def create_channel(body: ChannelBody, context: Context) -> JSONResponse:
             enabled=body.enabled,
             cost_per_second_micros=usd_to_micros(body.cost_per_second_usd),
         ),
-        context,
     )
-    async with context.db.read() as conn:
-        if await channel_store.find_channel(conn, channel.name) is not None:
-            raise Conflict(
-                f"A channel named {channel.name!r} exists; PATCH it instead.",
-                param="name",
-                code="channel_exists",
-            )
-    return await _saved(context, channel)
+    return _saved(context, channel)
 
 
 @router.get("/{name}")
@@ -142,7 +125,6 @@ async def get_channel(name: str, context: Context) -> JSONResponse:
 
 @router.patch("/{name}")
 async def patch_channel(name: str, body: ChannelPatch, context: Context) -> JSONResponse:
-    channel = await _existing(context, name)
     changes = body.model_dump(exclude_unset=True)
     if "cost_per_second_usd" in changes:
         cost = changes.pop("cost_per_second_usd")
@@ -152,11 +134,8 @@ async def patch_channel(name: str, body: ChannelPatch, context: Context) -> JSON
             changes[field] = tuple(changes[field] or ())
     if "model_map" in changes:
         changes["model_map"] = changes["model_map"] or {}
-    return await _saved(context, _checked(_replace(channel, changes), context))
-
-
-def _replace(channel: Channel, changes: dict[str, Any]) -> Channel:
-    return replace(channel, **changes)
+    changed = await change_channel(context.db, name, lambda channel: replace(channel, **changes))
+    return _saved(context, changed)
 
 
 @router.delete("/{name}")

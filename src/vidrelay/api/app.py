@@ -11,15 +11,16 @@ from sqlalchemy import text
 
 from vidrelay.api.admin import router as admin_router
 from vidrelay.api.admin_channels import router as admin_channels_router
+from vidrelay.api.admin_models import router as admin_models_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
+from vidrelay.api.models import router as models_router
 from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.api.usage import router as usage_router
 from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
-from vidrelay.domain.catalog import DEFAULT_CATALOG
 from vidrelay.engine.background import Engine, open_instance
 from vidrelay.logging_setup import configure_logging
 from vidrelay.settings import Settings, load_settings
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             settings=settings,
             db=instance.db,
             media=instance.media,
-            catalog=DEFAULT_CATALOG,
+            models=instance.models,
             signer=instance.signer,
             runner=engine.runner if engine else None,
             status_cache=StatusCache(settings.status_cache_s),
@@ -63,9 +64,11 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     )
     install_error_handlers(app)
     app.include_router(videos_router)
+    app.include_router(models_router)
     app.include_router(usage_router)
     app.include_router(admin_router)
     app.include_router(admin_channels_router)
+    app.include_router(admin_models_router)
     app.include_router(webhooks_router)
 
     @app.get("/healthz")

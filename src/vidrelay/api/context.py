@@ -8,7 +8,6 @@ from starlette.requests import Request
 
 from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.status_cache import StatusCache
-from vidrelay.domain.catalog import Catalog
 from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
@@ -17,6 +16,7 @@ from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
 from vidrelay.store.channels import ChannelDirectory
 from vidrelay.store.database import Database
+from vidrelay.store.models import ModelDirectory
 
 
 @dataclass
@@ -24,7 +24,7 @@ class AppContext:
     settings: Settings
     db: Database
     media: LocalMediaStore
-    catalog: Catalog
+    models: ModelDirectory
     signer: UrlSigner
     runner: JobRunner | None
     status_cache: StatusCache

@@ -1,6 +1,7 @@
 """Read a create-video request in any of the shapes clients send: multipart (both official
 SDKs, always), JSON, or urlencoded; with `input_reference` as a file, an object, or bracketed
-multipart fields (`input_reference[image_url]`, as the Node SDK sends)."""
+multipart fields (`input_reference[image_url]`, as the Node SDK sends). Fields other than the
+standard ones are the model's parameters (an SDK's `extra_body`), checked by the catalog."""
 
 from __future__ import annotations
 
@@ -13,18 +14,12 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
+from vidrelay.domain.catalog import STANDARD_FIELDS
 from vidrelay.domain.errors import InvalidRequest, UnsupportedMediaType
 from vidrelay.media.reference_images import MAX_REFERENCE_BYTES
 
-TEXT_FIELDS = (
-    "prompt",
-    "model",
-    "seconds",
-    "size",
-    "character_url",
-    "character_timestamps",
-    "callback_url",
-)
+TEXT_FIELDS = tuple(sorted(STANDARD_FIELDS - {"input_reference"}))
+_REFERENCE_FIELDS = ("input_reference", "input_reference[image_url]", "input_reference[file_id]")
 _MAX_TEXT_PART_BYTES = 256 * 1024
 
 
@@ -34,6 +29,8 @@ class CreateForm:
     reference_upload: bytes | None = None
     reference_url: str | None = None
     reference_file_id: str | None = None
+    params: dict[str, object] = field(default_factory=dict)
+    """Every other field, as sent: the catalog types or refuses each."""
 
 
 async def read_create_form(request: Request) -> CreateForm:
@@ -78,6 +75,12 @@ async def _from_form(request: Request) -> CreateForm:
                 parsed.reference_url = value
             else:
                 parsed.reference_file_id = value
+    for name, value in form.multi_items():
+        if name in TEXT_FIELDS or name in _REFERENCE_FIELDS:
+            continue
+        if isinstance(value, UploadFile):
+            raise InvalidRequest(f"{name} must be a text field, not a file.", param=name[:100])
+        parsed.params[name] = value
     await form.close()
     return parsed
 
@@ -96,11 +99,18 @@ async def _read_upload(upload: UploadFile) -> bytes:
 async def _from_json(request: Request) -> CreateForm:
     try:
         body: Any = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, a 5,000-digit number
         raise InvalidRequest(f"The request body is not valid JSON: {error}") from error
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    parsed = CreateForm(fields={name: body[name] for name in TEXT_FIELDS if name in body})
+    parsed = CreateForm(
+        fields={name: body[name] for name in TEXT_FIELDS if name in body},
+        params={
+            name: value
+            for name, value in body.items()
+            if name not in TEXT_FIELDS and name != "input_reference"
+        },
+    )
     for name, value in parsed.fields.items():
         if name != "seconds" and value is not None and not isinstance(value, str):
             raise InvalidRequest(f"{name} must be a string.", param=name)

@@ -43,16 +43,16 @@ _CREATE_BODY = {
                     "required": ["prompt"],
                     "properties": {
                         "prompt": {"type": "string", "minLength": 1, "maxLength": 32000},
-                        "model": {"type": "string", "enum": ["sora-2", "sora-2-pro"]},
-                        "seconds": {"type": "string", "enum": ["4", "8", "12", "10", "15", "25"]},
-                        "size": {
-                            "type": "string",
-                            "enum": ["720x1280", "1280x720", "1024x1792", "1792x1024"],
-                        },
+                        "model": {"type": "string", "description": "GET /v1/models"},
+                        "seconds": {"type": "string"},
+                        "size": {"type": "string", "pattern": "^[0-9]+x[0-9]+$"},
                         "input_reference": {"type": "string", "format": "binary"},
                         "character_url": {"type": "string"},
                         "character_timestamps": {"type": "string"},
                         "callback_url": {"type": "string"},
+                    },
+                    "additionalProperties": {
+                        "description": "The model's declared parameters (GET /v1/models)"
                     },
                 }
             },
@@ -82,13 +82,17 @@ async def create_video(
     idempotency_key = _idempotency_key(request)
     form = await read_create_form(request)
     normalised = normalise_request(
-        context.catalog,
+        await context.models.catalog(),
         prompt=form.fields.get("prompt"),
         model=form.fields.get("model"),
         seconds=form.fields.get("seconds"),
         size=form.fields.get("size"),
         character_url=form.fields.get("character_url"),
         character_timestamps=form.fields.get("character_timestamps"),
+        params=form.params,
+        has_reference=bool(
+            form.reference_upload is not None or form.reference_url or form.reference_file_id
+        ),
     )
     require_served(await context.channels.declared(), normalised.model, normalised.route_class)
     allowlist = context.settings.outbound_allowlist_entries

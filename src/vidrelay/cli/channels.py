@@ -20,6 +20,7 @@ from vidrelay.cli.common import err, parse_usd, with_database
 from vidrelay.config_file import ConfigError, apply_config, load_config
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelError, ChannelProtocol
+from vidrelay.services.channels import declare_channel
 from vidrelay.settings import Settings, load_settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
@@ -91,20 +92,14 @@ def channels_add(
             max_concurrency=max_concurrency,
             enabled=not disabled,
             cost_per_second_micros=parse_usd(cost_per_second),
-        ).validate()
+        ).validate(None)
     except ChannelError as error:
         raise typer.BadParameter(str(error)) from error
 
-    async def work(db: Database) -> bool:
-        async with db.write() as conn:
-            if not replace and await channel_store.find_channel(conn, name) is not None:
-                return False
-            await channel_store.save_channel(conn, channel)
-            return True
+    async def work(db: Database) -> None:
+        await declare_channel(db, channel, replace=replace)
 
-    if not with_database(work):
-        err.print(f"[red]error:[/red] channel {name!r} exists; pass --replace to redefine it")
-        raise typer.Exit(1)
+    with_database(work)
     typer.echo(name)
 
 

@@ -1,18 +1,23 @@
-"""The model / route-class / seconds / size matrix of the relay document (DESIGN.md §3).
+"""The catalog: the models a client may name, and the rules that turn a raw request into a
+normalised one (DESIGN.md §3).
 
-Pure data plus the rules that turn a raw request into a normalised one: which route class
-serves it, which `seconds` it gets when omitted. An operator can extend the catalog with more
-rows; `DEFAULT_CATALOG` is the seed's matrix.
+A model has route rows (route class → allowed `seconds`, the first the default), sizes (the
+first the default), capabilities and declared parameters. The catalog is data: operators
+declare models in `vidrelay.toml`, the admin API or the CLI (parsed by `domain.declarations`);
+`DEFAULT_CATALOG` is the seed's matrix, the built-in default. `normalise_request` validates a
+raw request against it before anything is charged, fills in every default, and returns the
+one `NormalisedRequest` that is priced, stored, fingerprinted and handed to the adapter.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from vidrelay.domain.errors import InvalidRequest, ModelNotFound
+from vidrelay.domain.params import ParamSpec, ParamValue, value_text
 
 
 class RouteClass(StrEnum):
@@ -20,43 +25,151 @@ class RouteClass(StrEnum):
     REVERSE = "reverse"
 
 
+class Capability(StrEnum):
+    """What a model can do beyond text to video."""
+
+    INPUT_REFERENCE = "input_reference"
+    AUDIO = "audio"
+    CHARACTER = "character"
+    REMIX = "remix"
+    EDIT = "edit"
+    EXTENSION = "extension"
+
+
+class Operation(StrEnum):
+    """Which endpoint made a job; price rules may name it (`when = { operation = "remix" }`)."""
+
+    CREATE = "create"
+    REMIX = "remix"
+    CHARACTER = "character"
+    EXTENSION = "extension"
+    EDIT = "edit"
+
+
+STANDARD_FIELDS = frozenset(
+    {
+        "prompt",
+        "model",
+        "seconds",
+        "size",
+        "input_reference",
+        "character_url",
+        "character_timestamps",
+        "callback_url",
+    }
+)
+"""The create fields every model takes; anything else must be a declared parameter."""
+OPERATION_CONDITION = "operation"
+
 SIZES: tuple[str, ...] = ("720x1280", "1280x720", "1024x1792", "1792x1024")
-DEFAULT_SIZE = "720x1280"
 DEFAULT_MODEL = "sora-2"
 PROMPT_MAX_CHARS = 32000
+_LISTED_MODELS = 40
 
 
 @dataclass(frozen=True)
-class CatalogRow:
-    model: str
+class Route:
+    """A route class of a model and the `seconds` it allows there (the first the default)."""
+
     route_class: RouteClass
     seconds: tuple[str, ...]
-    sizes: tuple[str, ...] = SIZES
+    seconds_range: tuple[int, int] | None = None
+    """Set when declared as an inclusive range; `seconds` then lists every value in it."""
+    _allowed: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_allowed", frozenset(self.seconds))
+
+    @classmethod
+    def from_range(cls, route_class: RouteClass, low: int, high: int) -> Route:
+        return cls(route_class, tuple(str(s) for s in range(low, high + 1)), (low, high))
 
     @property
     def default_seconds(self) -> str:
         return self.seconds[0]
 
+    def allows(self, seconds: str) -> bool:
+        return seconds in self._allowed
+
+    def allowed_text(self) -> str:
+        if self.seconds_range is not None:
+            return f"{self.seconds_range[0]} to {self.seconds_range[1]}"
+        return _listing(self.seconds)
+
 
 @dataclass(frozen=True)
-class Catalog:
-    rows: tuple[CatalogRow, ...]
+class ModelSpec:
+    """One model of the catalog. `created` is when it was declared (unix seconds)."""
+
+    name: str
+    routes: tuple[Route, ...]
+    sizes: tuple[str, ...]
+    capabilities: frozenset[Capability] = frozenset()
+    params: tuple[ParamSpec, ...] = ()
+    owned_by: str = "vidrelay"
+    description: str = ""
+    created: int = 0
+    _params_by_name: Mapping[str, ParamSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_params_by_name", {spec.name: spec for spec in self.params})
 
     @property
-    def models(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(row.model for row in self.rows))
+    def default_size(self) -> str:
+        return self.sizes[0]
 
-    def rows_for(self, model: str) -> tuple[CatalogRow, ...]:
-        return tuple(row for row in self.rows if row.model == model)
+    def param(self, name: str) -> ParamSpec | None:
+        return self._params_by_name.get(name)
+
+    def route(self, route_class: RouteClass) -> Route | None:
+        return next((route for route in self.routes if route.route_class is route_class), None)
+
+    def can(self, capability: Capability) -> bool:
+        return capability in self.capabilities
 
 
-DEFAULT_CATALOG = Catalog(
-    rows=(
-        CatalogRow("sora-2", RouteClass.OFFICIAL, ("4", "8", "12")),
-        CatalogRow("sora-2", RouteClass.REVERSE, ("10", "15")),
-        CatalogRow("sora-2-pro", RouteClass.REVERSE, ("10", "15", "25")),
-    )
+class Catalog:
+    """The models by name: a look-up is one dict access, whatever the catalog's size."""
+
+    def __init__(self, models: Iterable[ModelSpec]) -> None:
+        self._by_name = {model.name: model for model in models}
+        self.models: tuple[str, ...] = tuple(self._by_name)
+
+    def get(self, name: str) -> ModelSpec | None:
+        return self._by_name.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+
+_SORA_CAPABILITIES = frozenset({Capability.INPUT_REFERENCE, Capability.AUDIO, Capability.CHARACTER})
+DEFAULT_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "sora-2",
+        (
+            Route(RouteClass.OFFICIAL, ("4", "8", "12")),
+            Route(RouteClass.REVERSE, ("10", "15")),
+        ),
+        SIZES,
+        _SORA_CAPABILITIES,
+        owned_by="openai",
+    ),
+    ModelSpec(
+        "sora-2-pro",
+        (Route(RouteClass.REVERSE, ("10", "15", "25")),),
+        SIZES,
+        _SORA_CAPABILITIES,
+        owned_by="openai",
+    ),
 )
+DEFAULT_CATALOG = Catalog(DEFAULT_MODELS)
+"""The seed's matrix (also what a new database starts with)."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +180,17 @@ class CharacterTimestamps:
     def __str__(self) -> str:
         return f"{_trim(self.start)},{_trim(self.end)}"
 
+    @classmethod
+    def from_text(cls, text: str) -> CharacterTimestamps:
+        """The stored form (`str()` of one) back; validation happened at accept."""
+        start, end = text.split(",")
+        return cls(float(start), float(end))
+
 
 @dataclass(frozen=True)
 class NormalisedRequest:
-    """A request after validation: every default filled in, the route class decided."""
+    """A request after validation: every default filled in, the route class decided, the
+    declared parameters typed. The one shape of a request from the edge to the adapter."""
 
     model: str
     route_class: RouteClass
@@ -79,6 +199,9 @@ class NormalisedRequest:
     prompt: str
     character_url: str | None = None
     character_timestamps: CharacterTimestamps | None = None
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+    """Declared parameters: those the client sent and the declared defaults."""
+    operation: Operation = Operation.CREATE
 
     @property
     def character_timestamps_text(self) -> str | None:
@@ -92,6 +215,17 @@ class NormalisedRequest:
     def height(self) -> int:
         return int(self.size.split("x")[1])
 
+    def condition_value(self, name: str) -> str | None:
+        """The canonical text a price condition on `name` compares with (None: absent)."""
+        if name == OPERATION_CONDITION:
+            return self.operation.value
+        value = self.params.get(name)
+        return None if value is None else value_text(value)
+
+    def params_text(self) -> str:
+        """`resolution=1080p seed=7`, for ledger notes and logs."""
+        return " ".join(f"{name}={value_text(value)}" for name, value in self.params.items())
+
 
 def normalise_request(
     catalog: Catalog,
@@ -102,12 +236,18 @@ def normalise_request(
     size: object = None,
     character_url: object = None,
     character_timestamps: object = None,
+    params: Mapping[str, object] | None = None,
+    has_reference: bool = False,
 ) -> NormalisedRequest:
-    """Validate a raw request against the catalog; raise a domain error naming the parameter."""
+    """Validate a raw request against the catalog; raise a domain error naming the parameter.
+
+    `params` are the request's fields other than the standard ones; an empty value counts as
+    absent (the SDKs send `None` as an empty multipart field). `has_reference` says whether an
+    `input_reference` came with it.
+    """
     clean_prompt = _validate_prompt(prompt)
-    clean_model = _validate_model(catalog, model)
-    rows = catalog.rows_for(clean_model)
-    clean_size = _validate_size(rows, size)
+    spec = _validate_model(catalog, model)
+    clean_size = _validate_size(spec, size)
     clean_character_url = _validate_character_url(character_url)
     timestamps = _validate_timestamps(character_timestamps)
     if timestamps is not None and clean_character_url is None:
@@ -116,24 +256,22 @@ def normalise_request(
             "in that video.",
             param="character_timestamps",
         )
+    if clean_character_url is not None:
+        _require(spec, Capability.CHARACTER, "character_url")
+    if has_reference:
+        _require(spec, Capability.INPUT_REFERENCE, "input_reference")
     wants_reverse = clean_character_url is not None
     requested_seconds = _seconds_text(seconds)
-    row = _choose_row(rows, clean_model, requested_seconds, wants_reverse)
-    clean_seconds = requested_seconds or row.default_seconds
-    if clean_size not in row.sizes:
-        raise InvalidRequest(
-            f"size {clean_size!r} is not offered for {clean_model} on the {row.route_class} "
-            f"route; allowed values: {_listing(row.sizes)}.",
-            param="size",
-        )
+    route = _choose_route(spec, requested_seconds, wants_reverse)
     return NormalisedRequest(
-        model=clean_model,
-        route_class=row.route_class,
-        seconds=clean_seconds,
+        model=spec.name,
+        route_class=route.route_class,
+        seconds=requested_seconds or route.default_seconds,
         size=clean_size,
         prompt=clean_prompt,
         character_url=clean_character_url,
         character_timestamps=timestamps,
+        params=_validate_params(spec, params or {}),
     )
 
 
@@ -155,28 +293,46 @@ def _validate_prompt(prompt: object) -> str:
     return prompt
 
 
-def _validate_model(catalog: Catalog, model: object) -> str:
+def _validate_model(catalog: Catalog, model: object) -> ModelSpec:
     if model is None or model == "":
-        return DEFAULT_MODEL
-    if not isinstance(model, str) or model not in catalog.models:
+        default = catalog.get(DEFAULT_MODEL)
+        if default is None:
+            raise InvalidRequest(
+                f"model is required; allowed values: {_model_listing(catalog)}.",
+                param="model",
+                code="missing_required_parameter",
+            )
+        return default
+    spec = catalog.get(model) if isinstance(model, str) else None
+    if spec is None:
         raise ModelNotFound(
-            f"The model {model!r} does not exist or is not served here; "
-            f"allowed values: {_listing(catalog.models)}.",
+            f"The model {_shown(model)} does not exist or is not served here; "
+            f"allowed values: {_model_listing(catalog)}.",
             param="model",
         )
-    return model
+    return spec
 
 
-def _validate_size(rows: Sequence[CatalogRow], size: object) -> str:
+def _validate_size(spec: ModelSpec, size: object) -> str:
     if size is None or size == "":
-        return DEFAULT_SIZE
-    offered = tuple(dict.fromkeys(s for row in rows for s in row.sizes))
-    if not isinstance(size, str) or size not in offered:
+        return spec.default_size
+    if not isinstance(size, str) or size not in spec.sizes:
         raise InvalidRequest(
-            f"size {size!r} is not supported; allowed values: {_listing(offered)}.",
+            f"size {_shown(size)} is not supported; allowed values: {_listing(spec.sizes)}.",
             param="size",
         )
     return size
+
+
+def _require(spec: ModelSpec, capability: Capability, param: str) -> None:
+    if not spec.can(capability):
+        can = _listing(sorted(spec.capabilities)) or "text to video only"
+        raise InvalidRequest(
+            f"{spec.name} does not take {param} (it lacks the {capability} capability); "
+            f"its capabilities: {can}.",
+            param=param,
+            code="unsupported_capability",
+        )
 
 
 def _seconds_text(seconds: object) -> str | None:
@@ -185,41 +341,67 @@ def _seconds_text(seconds: object) -> str | None:
     if isinstance(seconds, bool):
         return repr(seconds)
     if isinstance(seconds, int):
-        return str(seconds)
+        return str(seconds) if abs(seconds) < 10**30 else "(a very long number)"
     if isinstance(seconds, float) and seconds.is_integer():
         return str(int(seconds))
     return str(seconds).strip()
 
 
-def _choose_row(
-    rows: Sequence[CatalogRow], model: str, seconds: str | None, wants_reverse: bool
-) -> CatalogRow:
-    """Pick the catalog row: `character_*` forces reverse; otherwise `seconds` decides."""
-    candidates = [r for r in rows if r.route_class == RouteClass.REVERSE] if wants_reverse else rows
+def _choose_route(spec: ModelSpec, seconds: str | None, wants_reverse: bool) -> Route:
+    """Pick the route: `character_*` forces reverse; otherwise `seconds` decides."""
+    routes = spec.routes
+    candidates = (
+        [r for r in routes if r.route_class is RouteClass.REVERSE] if wants_reverse else routes
+    )
     if not candidates:
-        allowed = {r.route_class.value for r in rows}
+        allowed = {r.route_class.value for r in routes}
         raise InvalidRequest(
-            f"character_url needs the reverse route, and {model} is served only on: "
+            f"character_url needs the reverse route, and {spec.name} is served only on: "
             f"{_listing(sorted(allowed))}.",
             param="character_url",
         )
     if seconds is None:
         return candidates[0]
-    for row in candidates:
-        if seconds in row.seconds:
-            return row
+    for route in candidates:
+        if route.allows(seconds):
+            return route
     if wants_reverse:
-        allowed_seconds = [s for r in candidates for s in r.seconds]
+        allowed_seconds = ", ".join(r.allowed_text() for r in candidates)
         raise InvalidRequest(
-            f"seconds {seconds!r} is not available with character_url (reverse route) for "
-            f"{model}; allowed values: {_listing(allowed_seconds)}.",
+            f"seconds {_shown(seconds)} is not available with character_url (reverse route) "
+            f"for {spec.name}; allowed values: {allowed_seconds}.",
             param="seconds",
         )
-    by_route = "; ".join(f"{r.route_class} route: {_listing(r.seconds)}" for r in rows)
+    by_route = "; ".join(f"{r.route_class} route: {r.allowed_text()}" for r in routes)
     raise InvalidRequest(
-        f"seconds {seconds!r} is not supported for {model}; allowed values: {by_route}.",
+        f"seconds {_shown(seconds)} is not supported for {spec.name}; allowed values: {by_route}.",
         param="seconds",
     )
+
+
+def _validate_params(spec: ModelSpec, raw: Mapping[str, object]) -> dict[str, ParamValue]:
+    """Each declared parameter typed; an undeclared field is `unknown_parameter`; defaults
+    filled in. Ordered as declared, so equal requests store and print alike."""
+    for name, value in raw.items():
+        if spec.param(name) is None and not _absent(value):
+            takes = _listing([*sorted(STANDARD_FIELDS), *(p.name for p in spec.params)])
+            raise InvalidRequest(
+                f"Unknown parameter: {_shown(name)}. {spec.name} takes: {takes}.",
+                param=name[:100],
+                code="unknown_parameter",
+            )
+    clean: dict[str, ParamValue] = {}
+    for param in spec.params:
+        value = raw.get(param.name)
+        if not _absent(value):
+            clean[param.name] = param.coerce(value)
+        elif param.default is not None:
+            clean[param.name] = param.default
+    return clean
+
+
+def _absent(value: object) -> bool:
+    return value is None or value == ""
 
 
 def _validate_character_url(url: object) -> str | None:
@@ -239,10 +421,10 @@ _TIMESTAMPS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)\s*$")
 def _validate_timestamps(value: object) -> CharacterTimestamps | None:
     if value is None or value == "":
         return None
-    match = _TIMESTAMPS.match(value) if isinstance(value, str) else None
+    match = _TIMESTAMPS.match(value) if isinstance(value, str) and len(value) < 80 else None
     if match is None:
         raise InvalidRequest(
-            f'character_timestamps {value!r} must be "{{start}},{{end}}" in seconds, '
+            f'character_timestamps {_shown(value)} must be "{{start}},{{end}}" in seconds, '
             'for example "1,3".',
             param="character_timestamps",
         )
@@ -257,8 +439,22 @@ def _validate_timestamps(value: object) -> CharacterTimestamps | None:
     return CharacterTimestamps(start, end)
 
 
+def _model_listing(catalog: Catalog) -> str:
+    names = catalog.models
+    if len(names) <= _LISTED_MODELS:
+        return _listing(names)
+    shown = _listing(names[:_LISTED_MODELS])
+    return f"{shown} and {len(names) - _LISTED_MODELS} more (GET /v1/models lists them)"
+
+
 def _listing(values: Sequence[str]) -> str:
     return ", ".join(values)
+
+
+def _shown(value: object) -> str:
+    """A client's value in a message: its repr, cut short (it may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _trim(number: float) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from vidrelay.domain.catalog import DEFAULT_CATALOG, RouteClass
+from vidrelay.domain.catalog import DEFAULT_CATALOG, ModelSpec, Route, RouteClass
 from vidrelay.domain.errors import InvalidRequest
 
 EMBEDDED_CHANNEL = "local"
@@ -64,8 +64,9 @@ class Channel:
     def upstream_model(self, model: str) -> str:
         return self.model_map.get(model, model)
 
-    def validate(self, catalog_models: Collection[str] = DEFAULT_CATALOG.models) -> Channel:
-        """The channel, if it can work: every field sane, every model one of the catalog's."""
+    def validate(self, catalog_models: Collection[str] | None = DEFAULT_CATALOG.models) -> Channel:
+        """The channel, if it can work: every field sane, every model one of the catalog's
+        (None: the models are checked later, against the catalog they are saved with)."""
         if (
             not self.name
             or len(self.name) > 80
@@ -82,8 +83,8 @@ class Channel:
                 raise ChannelError("models: list the models this channel serves")
             if self.route_class is None:
                 raise ChannelError("route_class: official or reverse")
-        unknown_models = [model for model in self.models if model not in catalog_models]
-        if unknown_models:
+        unknown_models = [model for model in self.models if model not in (catalog_models or ())]
+        if catalog_models is not None and unknown_models:
             raise ChannelError(
                 f"models: unknown {unknown_models}; the catalog has: {', '.join(catalog_models)}"
             )
@@ -113,6 +114,17 @@ def serving_channels(
     channels: Iterable[Channel], model: str, route_class: RouteClass
 ) -> list[Channel]:
     return [channel for channel in channels if channel.serves(model, route_class)]
+
+
+def served_routes(declared: Sequence[Channel], model: ModelSpec) -> list[Route]:
+    """The model's routes that a request can be accepted on now: every one while no channel
+    is declared (the embedded local channel serves everything), else those an enabled channel
+    serves (full, tripped or auto-disabled ones count: a job waits for them)."""
+    if not declared:
+        return list(model.routes)
+    return [
+        route for route in model.routes if serving_channels(declared, model.name, route.route_class)
+    ]
 
 
 def require_served(declared: Sequence[Channel], model: str, route_class: RouteClass) -> None:

@@ -6,6 +6,8 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vidrelay.domain.catalog import NormalisedRequest
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
@@ -52,13 +54,8 @@ class JobRecord:
     id: str
     tenant_id: str
     key_id: str
-    model: str
-    route_class: str
-    seconds: str
-    size: str
-    prompt: str
-    character_url: str | None
-    character_timestamps: str | None
+    request: NormalisedRequest
+    """What was accepted, as validated: priced from it, and handed to the adapter as is."""
     callback_url: str | None
     has_reference: bool
     price_micros: int
@@ -75,3 +72,23 @@ class JobRecord:
     remixed_from_video_id: str | None
     upstream_key_ref: str | None = None
     submitted_at: int | None = None
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+    @property
+    def route_class(self) -> str:
+        return self.request.route_class.value
+
+    @property
+    def seconds(self) -> str:
+        return self.request.seconds
+
+    @property
+    def size(self) -> str:
+        return self.request.size
+
+    @property
+    def prompt(self) -> str:
+        return self.request.prompt

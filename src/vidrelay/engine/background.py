@@ -22,6 +22,7 @@ from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
 from vidrelay.store.channels import ChannelDirectory
 from vidrelay.store.database import Database
+from vidrelay.store.models import ModelDirectory
 from vidrelay.store.tables import instance_secrets
 
 
@@ -32,6 +33,7 @@ class Instance:
     media: LocalMediaStore
     signer: UrlSigner
     channels: ChannelDirectory
+    models: ModelDirectory
 
 
 async def open_instance(settings: Settings) -> Instance:
@@ -51,6 +53,7 @@ async def open_instance(settings: Settings) -> Instance:
         media=LocalMediaStore(settings.media_dir),
         signer=UrlSigner(str(secret)),
         channels=ChannelDirectory(db, settings.channel_refresh_s),
+        models=ModelDirectory(db, settings.channel_refresh_s),
     )
 
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from vidrelay.domain.catalog import CharacterTimestamps, NormalisedRequest, RouteClass
+from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel
 from vidrelay.domain.jobs import JobRecord
 from vidrelay.engine.channels import ChannelRegistry
@@ -334,7 +334,6 @@ class JobRunner:
     async def _submit_somewhere(
         self, job: JobRecord, plan: list[Channel], tried: set[str]
     ) -> Binding | None:
-        request = _normalised(job)
         reference = self._media.load_reference(job.id) if job.has_reference else None
         last_error: UpstreamError | None = None
         for channel in plan:
@@ -344,7 +343,7 @@ class JobRunner:
                 continue
             upstream_request = UpstreamRequest(
                 job_id=job.id,
-                request=request,
+                request=job.request,
                 reference_image=reference,
                 upstream_model=runtime.definition.upstream_model(job.model),
             )
@@ -484,19 +483,3 @@ class JobRunner:
 def _secrets_of(channel: Channel) -> list[str]:
     host = urlsplit(channel.base_url).hostname or ""
     return [channel.base_url, host, *channel.keys]
-
-
-def _normalised(job: JobRecord) -> NormalisedRequest:
-    timestamps = None
-    if job.character_timestamps:
-        start, end = job.character_timestamps.split(",")
-        timestamps = CharacterTimestamps(float(start), float(end))
-    return NormalisedRequest(
-        model=job.model,
-        route_class=RouteClass(job.route_class),
-        seconds=job.seconds,
-        size=job.size,
-        prompt=job.prompt,
-        character_url=job.character_url,
-        character_timestamps=timestamps,
-    )

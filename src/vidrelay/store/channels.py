@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.store.database import Database
+from vidrelay.store.refreshing import RefreshingView
 from vidrelay.store.tables import channels
 
 
@@ -105,34 +105,12 @@ async def delete_channel(conn: AsyncConnection, name: str) -> bool:
     return bool(result.rowcount)
 
 
-class ChannelDirectory:
-    """The declared channels, read from the database at most every `refresh_s`.
-
-    Shared by the api (is a request served at all?) and the engine (where does it run?), so a
-    channel added through the CLI or another replica is seen within `refresh_s`, and one
-    changed through this process's admin API at once (`invalidate`).
-    """
+class ChannelDirectory(RefreshingView[list[Channel]]):
+    """The declared channels, shared by the api (is a request served at all?) and the engine
+    (where does it run?)."""
 
     def __init__(self, db: Database, refresh_s: float = 2.0) -> None:
-        self._db = db
-        self._refresh_s = refresh_s
-        self._channels: list[Channel] = []
-        self._loaded_at = float("-inf")
-        self._generation = 0
-        self._lock = asyncio.Lock()
+        super().__init__(db, list_channels, [], refresh_s)
 
     async def declared(self) -> list[Channel]:
-        if time.monotonic() - self._loaded_at < self._refresh_s:
-            return self._channels
-        async with self._lock:
-            if time.monotonic() - self._loaded_at >= self._refresh_s:
-                generation = self._generation
-                async with self._db.read() as conn:
-                    self._channels = await list_channels(conn)
-                if generation == self._generation:  # else: changed while reading; read again
-                    self._loaded_at = time.monotonic()
-        return self._channels
-
-    def invalidate(self) -> None:
-        self._generation += 1
-        self._loaded_at = float("-inf")
+        return await self.current()

@@ -3,6 +3,7 @@ worker or replica gets there first wins, and a charge is refunded at most once."
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidrelay.domain.catalog import NormalisedRequest
+from vidrelay.domain.catalog import CharacterTimestamps, NormalisedRequest, Operation, RouteClass
 from vidrelay.domain.errors import Conflict, InsufficientQuota, RateLimited
 from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus
 from vidrelay.domain.limits import Limits
@@ -61,15 +62,72 @@ _JOB_COLUMNS = [
     jobs.c.remixed_from_video_id,
     jobs.c.upstream_key_ref,
     jobs.c.submitted_at,
+    jobs.c.params,
+    jobs.c.operation,
 ]
 _UNFINISHED_VALUES = [status.value for status in UNFINISHED]
 
 
+_REQUEST_COLUMNS = (
+    "model",
+    "route_class",
+    "seconds",
+    "size",
+    "prompt",
+    "character_url",
+    "character_timestamps",
+    "params",
+    "operation",
+)
+
+
 def _record(row: Row[Any]) -> JobRecord:
     values = row._asdict()
+    request = _request(*(values.pop(column) for column in _REQUEST_COLUMNS))
     values["status"] = JobStatus(values["status"])
     values["has_reference"] = bool(values["has_reference"])
-    return JobRecord(**values)
+    return JobRecord(request=request, **values)
+
+
+def _request(
+    model: str,
+    route_class: str,
+    seconds: str,
+    size: str,
+    prompt: str,
+    character_url: str | None,
+    character_timestamps: str | None,
+    params: str | None,
+    operation: str | None,
+) -> NormalisedRequest:
+    """The accepted request as `_request_values` stored it."""
+    return NormalisedRequest(
+        model=model,
+        route_class=RouteClass(route_class),
+        seconds=seconds,
+        size=size,
+        prompt=prompt,
+        character_url=character_url,
+        character_timestamps=(
+            CharacterTimestamps.from_text(character_timestamps) if character_timestamps else None
+        ),
+        params=json.loads(params) if params else {},
+        operation=Operation(operation) if operation else Operation.CREATE,
+    )
+
+
+def _request_values(request: NormalisedRequest) -> dict[str, Any]:
+    return {
+        "model": request.model,
+        "route_class": request.route_class.value,
+        "seconds": request.seconds,
+        "size": request.size,
+        "prompt": request.prompt,
+        "character_url": request.character_url,
+        "character_timestamps": request.character_timestamps_text,
+        "params": json.dumps(dict(request.params)) if request.params else None,
+        "operation": None if request.operation is Operation.CREATE else request.operation.value,
+    }
 
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600
@@ -136,13 +194,7 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
         "id": job.id,
         "tenant_id": job.tenant_id,
         "key_id": job.key_id,
-        "model": request.model,
-        "route_class": request.route_class.value,
-        "seconds": request.seconds,
-        "size": request.size,
-        "prompt": request.prompt,
-        "character_url": request.character_url,
-        "character_timestamps": request.character_timestamps_text,
+        **_request_values(request),
         "callback_url": job.callback_url,
         "has_reference": int(job.has_reference),
         "price_micros": price,
@@ -160,7 +212,12 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
             job.tenant_id,
             "charge",
             -price,
-            note=f"{request.model} {request.seconds}s {request.size}",
+            note=" ".join(
+                filter(
+                    None,
+                    (request.model, f"{request.seconds}s", request.size, request.params_text()),
+                )
+            ),
             actor=job.key_id,
             job_id=job.id,
         )

@@ -109,6 +109,8 @@ jobs = Table(
     Column("submitted_at", BigInteger, nullable=True),  # first submission upstream: the deadline
     Column("not_before", Float, nullable=True),  # a queued job waits until then (backoff)
     Column("finished_ts", Float, nullable=True),  # precise end time, for completion-lag figures
+    Column("params", Text, nullable=True),  # JSON object: the declared parameters, typed
+    Column("operation", String(20), nullable=True),  # None = create
     Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_key_status", "key_id", "status"),
@@ -125,7 +127,17 @@ price_rules = Table(
     Column("per_second_micros", BigInteger, nullable=True),
     Column("per_request_micros", BigInteger, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
-    UniqueConstraint("model", "route_class", "size_class", name="uq_price_rule"),
+    Column("conditions", Text, nullable=False, default=""),  # JSON object; "" = none
+    UniqueConstraint("model", "route_class", "size_class", "conditions", name="uq_price_rule"),
+)
+
+catalog_models = Table(
+    "catalog_models",
+    metadata,
+    Column("name", String(80), primary_key=True),
+    Column("definition", Text, nullable=False),  # the canonical declaration, JSON
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
 
 idempotency_keys = Table(

@@ -1,0 +1,48 @@
+"""Declaring and changing channels: checked against the catalog in the transaction that saves
+them, so a channel only ever lists models the catalog has."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vidrelay.domain.channels import Channel, ChannelError
+from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from vidrelay.store import channels as channel_store
+from vidrelay.store import models as model_store
+from vidrelay.store.database import Database
+
+
+async def declare_channel(db: Database, channel: Channel, *, replace: bool = False) -> Channel:
+    """Save a new channel (or, with `replace`, redefine one); returns it as stored."""
+    async with db.write() as conn:
+        if not replace and await channel_store.find_channel(conn, channel.name) is not None:
+            raise Conflict(
+                f"A channel named {channel.name!r} exists; change it with PATCH "
+                "/admin/channels/NAME, or redefine it with `vidrelay channels add --replace`.",
+                param="name",
+                code="channel_exists",
+            )
+        return await save_channel_checked(conn, channel)
+
+
+async def change_channel(db: Database, name: str, change: Callable[[Channel], Channel]) -> Channel:
+    """Apply `change` to the stored channel and save the result, checked."""
+    async with db.write() as conn:
+        current = await channel_store.find_channel(conn, name)
+        if current is None:
+            raise NotFound(f"No channel named {name!r}.", param="name", code="channel_not_found")
+        return await save_channel_checked(conn, change(current))
+
+
+async def save_channel_checked(conn: AsyncConnection, channel: Channel) -> Channel:
+    catalog = await model_store.load_catalog(conn, lock=True)
+    try:
+        channel.validate(catalog.models)
+    except ChannelError as error:
+        raise InvalidRequest(str(error), param=str(error).split(":")[0]) from error
+    await channel_store.save_channel(conn, channel)
+    saved = await channel_store.find_channel(conn, channel.name)
+    assert saved is not None
+    return saved
