@@ -378,3 +378,61 @@ async def test_a_reverse_request_goes_only_to_a_reverse_channel_with_its_charact
     assert submitted.form["character_url"] == "https://cdn.example.com/cameo.mp4"
     assert submitted.form["character_timestamps"] == "1,3"
     assert submits(vendor_a) == 0
+
+
+async def test_a_declared_models_parameters_reach_the_upstream_as_the_fields_an_sdk_sends(
+    relay: Relay, vendor_a: FakeOpenAIUpstream
+) -> None:
+    from vidrelay.domain.channels import Channel, ChannelProtocol
+    from vidrelay.domain.declarations import parse_model
+    from vidrelay.domain.pricing import PriceDeclaration
+    from vidrelay.services.catalog import declare_models, set_price
+
+    model = parse_model(
+        {
+            "name": "acme-video-1",
+            "sizes": ["1280x720"],
+            "routes": [{"route_class": "official", "seconds": ["5"]}],
+            "params": [
+                {"name": "resolution", "type": "enum", "values": ["720p", "1080p"]},
+                {"name": "seed", "type": "int"},
+                {"name": "generate_audio", "type": "bool", "default": False},
+                {"name": "cfg_scale", "type": "number"},
+            ],
+        }
+    )
+    await declare_models(relay.context.db, [model])
+    await set_price(relay.context.db, PriceDeclaration("acme-video-1", per_request_micros=1))
+    relay.context.models.invalidate()
+    await relay.declare(
+        Channel(
+            name="acme",
+            protocol=ChannelProtocol.OPENAI,
+            route_class=RouteClass.OFFICIAL,
+            models=("acme-video-1",),
+            model_map={"acme-video-1": "acme-v1-20261101"},
+            base_url=vendor_a.url,
+            keys=("sk-up-a1",),
+        )
+    )
+    response = await relay.client.post(
+        "/v1/videos",
+        headers=relay.auth,
+        json={
+            "prompt": "a red fox",
+            "model": "acme-video-1",
+            "resolution": "1080p",
+            "seed": 7,
+            "cfg_scale": "0.5",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert (await relay.finished(response.json()["id"]))["status"] == "completed"
+    (submitted,) = vendor_a.requests_to("/v1/videos", "POST")
+    assert submitted.form["model"] == "acme-v1-20261101"
+    assert (submitted.form["seconds"], submitted.form["size"]) == ("5", "1280x720")
+    assert submitted.form["resolution"] == "1080p"
+    assert submitted.form["seed"] == "7"
+    assert submitted.form["generate_audio"] == "false"  # the declared default, filled in
+    assert submitted.form["cfg_scale"] == "0.5"
+    assert await relay.money() == (STARTING_BALANCE - 1, STARTING_BALANCE - 1)

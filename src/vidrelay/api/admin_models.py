@@ -53,7 +53,7 @@ async def put_model(
             param="name",
         )
     model = parse_model({**body, "name": name})
-    created = await catalog_service.declare_model(context.db, model)
+    [created] = await catalog_service.declare_models(context.db, [model])
     context.models.invalidate()
     return JSONResponse(await _view(context, name), status_code=201 if created else 200)
 

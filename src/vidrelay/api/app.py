@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from vidrelay.api.admin import router as admin_router
 from vidrelay.api.admin_channels import router as admin_channels_router
+from vidrelay.api.admin_jobs import router as admin_jobs_router
 from vidrelay.api.admin_models import router as admin_models_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.context import AppContext
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     app.include_router(admin_router)
     app.include_router(admin_channels_router)
     app.include_router(admin_models_router)
+    app.include_router(admin_jobs_router)
     app.include_router(webhooks_router)
 
     @app.get("/healthz")

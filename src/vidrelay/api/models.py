@@ -10,7 +10,7 @@ from vidrelay.api.auth import Authenticated, Context
 from vidrelay.api.context import AppContext
 from vidrelay.api.model_views import model_object
 from vidrelay.domain.channels import served_routes
-from vidrelay.domain.errors import ModelNotFound
+from vidrelay.domain.errors import NotFound
 from vidrelay.store.accounts import Principal
 from vidrelay.store.prices import price_rules_for
 
@@ -28,9 +28,10 @@ async def list_models(principal: Authenticated, context: Context) -> JSONRespons
 async def retrieve_model(model_id: str, principal: Authenticated, context: Context) -> JSONResponse:
     found = await _model_objects(context, principal, only=model_id)
     if not found:
-        raise ModelNotFound(
+        raise NotFound(
             f"The model {model_id[:100]!r} does not exist or is not served here.",
             param="model",
+            code="model_not_found",
         )
     return JSONResponse(found[0])
 

@@ -9,12 +9,22 @@ from rich.console import Console
 from rich.table import Table
 
 from vidrelay.cli.common import parse_usd, with_database
-from vidrelay.domain.catalog import DEFAULT_CATALOG, RouteClass
-from vidrelay.domain.pricing import PPM, PriceRule, SizeClass, micros_to_usd, multiplier_to_ppm
+from vidrelay.domain.catalog import RouteClass
+from vidrelay.domain.errors import VidrelayError
+from vidrelay.domain.pricing import (
+    PPM,
+    PriceDeclaration,
+    PriceRule,
+    SizeClass,
+    micros_to_usd,
+    multiplier_to_ppm,
+    parse_conditions,
+)
+from vidrelay.services import catalog as catalog_service
 from vidrelay.store import accounts, prices
 from vidrelay.store.database import Database
 
-prices_app = typer.Typer(help="Price rules per model, route class and size class.")
+prices_app = typer.Typer(help="Price rules per model, route class, size class and parameter value.")
 groups_app = typer.Typer(help="Tenant groups and their price multipliers.", no_args_is_help=True)
 
 
@@ -27,12 +37,13 @@ def prices_list() -> None:
             return await prices.price_rules_for(conn), await accounts.list_groups(conn)
 
     rules, groups = with_database(work)
-    table = Table("model", "route class", "size class", "per second USD", "per request USD")
+    table = Table("model", "route class", "size class", "when", "per second USD", "per request USD")
     for rule in rules:
         table.add_row(
             rule.model,
             rule.route_class.value if rule.route_class else "any",
             rule.size_class.value if rule.size_class else "any",
+            " ".join(f"{name}={value}" for name, value in rule.conditions) or "any",
             _usd_or_blank(rule.per_second_micros),
             _usd_or_blank(rule.per_request_micros),
         )
@@ -51,28 +62,58 @@ def prices_set(
     per_request: Annotated[str | None, typer.Option(help="USD per video, any length.")] = None,
     route_class: Annotated[RouteClass | None, typer.Option(help="Default: any.")] = None,
     size_class: Annotated[
-        SizeClass | None, typer.Option(help="standard (720p) or high (1792 px). Default: any.")
+        SizeClass | None,
+        typer.Option(help="standard (up to 1280x720) or high (more pixels). Default: any."),
+    ] = None,
+    when: Annotated[
+        list[str] | None,
+        typer.Option(help="A condition on a declared parameter, NAME=VALUE (repeatable)."),
     ] = None,
 ) -> None:
-    """Set the price of a model (for one route class or size class, or for all)."""
-    if model not in DEFAULT_CATALOG.models:
-        raise typer.BadParameter(f"unknown model; known: {', '.join(DEFAULT_CATALOG.models)}")
+    """Set the price of a model (for one route class, size class or parameter value, or for
+    all); the most specific matching rule prices a request."""
     if (per_second is None) == (per_request is None):
         raise typer.BadParameter("give exactly one of --per-second and --per-request")
-    rule = PriceRule(
+    declaration = PriceDeclaration(
         model,
         route_class,
         size_class,
         per_second_micros=parse_usd(per_second) if per_second is not None else None,
         per_request_micros=parse_usd(per_request) if per_request is not None else None,
+        when=_conditions(when),
     )
 
     async def work(db: Database) -> None:
-        async with db.write() as conn:
-            await prices.set_price_rule(conn, rule)
+        await catalog_service.set_price(db, declaration)
 
     with_database(work)
     typer.echo("price set; jobs accepted from now on use it (accepted jobs keep their price)")
+
+
+@prices_app.command("remove")
+def prices_remove(
+    model: str,
+    route_class: Annotated[RouteClass | None, typer.Option(help="Default: any.")] = None,
+    size_class: Annotated[SizeClass | None, typer.Option(help="Default: any.")] = None,
+    when: Annotated[
+        list[str] | None, typer.Option(help="The rule's condition NAME=VALUE (repeatable).")
+    ] = None,
+) -> None:
+    """Delete the price rule with exactly these route class, size class and conditions."""
+    declaration = PriceDeclaration(model, route_class, size_class, when=_conditions(when))
+
+    async def work(db: Database) -> None:
+        await catalog_service.delete_price(db, declaration)
+
+    with_database(work)
+    typer.echo("price rule removed")
+
+
+def _conditions(written: list[str] | None) -> dict[str, str]:
+    try:
+        return parse_conditions(written or [])
+    except VidrelayError as error:
+        raise typer.BadParameter(error.message) from error
 
 
 @groups_app.command("set")

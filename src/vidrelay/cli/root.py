@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from vidrelay.cli.channels import channels_app
 from vidrelay.cli.common import err, with_database
 from vidrelay.cli.keys import keys_app
+from vidrelay.cli.models import models_app
 from vidrelay.cli.prices import groups_app, prices_app
 from vidrelay.cli.tenants import ledger, tenants_app
 from vidrelay.cli.webhooks import webhooks_app
@@ -27,6 +28,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(models_app, name="models")
 app.add_typer(prices_app, name="prices")
 app.add_typer(groups_app, name="groups")
 app.add_typer(webhooks_app, name="webhooks")

@@ -122,7 +122,7 @@ class ModelSpec:
         return self._params_by_name.get(name)
 
     def route(self, route_class: RouteClass) -> Route | None:
-        return next((route for route in self.routes if route.route_class is route_class), None)
+        return next((route for route in self.routes if route.route_class == route_class), None)
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities

@@ -7,6 +7,8 @@ rule being saved for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,10 +23,10 @@ from vidrelay.store.database import Database
 from vidrelay.store.tables import jobs
 
 
-async def declare_model(db: Database, spec: ModelSpec) -> bool:
-    """Insert or replace a model; True when it is new."""
+async def declare_models(db: Database, models: Sequence[ModelSpec]) -> list[bool]:
+    """Insert or replace models, all or none; for each, True when it is new."""
     async with db.write() as conn:
-        return await save_model_checked(conn, spec)
+        return [await save_model_checked(conn, model) for model in models]
 
 
 async def save_model_checked(conn: AsyncConnection, spec: ModelSpec) -> bool:

@@ -67,7 +67,7 @@ class ModelDirectory(RefreshingView[Catalog]):
     """
 
     def __init__(self, db: Database, refresh_s: float = 2.0) -> None:
-        super().__init__(db, self._load, Catalog(()), refresh_s)
+        super().__init__(db, self._load, Catalog(()), 1e9)
         self._parsed_by_row: dict[tuple[str, int, str], ModelSpec] = {}
 
     async def catalog(self) -> Catalog:
