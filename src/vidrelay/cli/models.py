@@ -52,17 +52,16 @@ def models_list(
         ]
         typer.echo(json.dumps(views, indent=2))
         return
-    table = Table(
-        "model", "owned by", "routes (seconds)", "sizes", "capabilities", "params", "served"
-    )
+    table = Table()
+    table.add_column("model", no_wrap=True)
+    for column in ("routes (seconds)", "sizes", "params", "served"):
+        table.add_column(column)
     for model in models:
         served = [route.route_class.value for route in served_routes(declared, model)]
         table.add_row(
             model.name,
-            model.owned_by,
             "; ".join(f"{r.route_class}: {r.allowed_text()}" for r in model.routes),
             ", ".join(model.sizes),
-            ", ".join(sorted(model.capabilities)),
             ", ".join(f"{p.name} ({p.type})" for p in model.params),
             ", ".join(served) or "no",
         )

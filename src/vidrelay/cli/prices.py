@@ -37,7 +37,13 @@ def prices_list() -> None:
             return await prices.price_rules_for(conn), await accounts.list_groups(conn)
 
     rules, groups = with_database(work)
-    table = Table("model", "route class", "size class", "when", "per second USD", "per request USD")
+    table = Table()
+    table.add_column("model", no_wrap=True)
+    table.add_column("route class")
+    table.add_column("size class")
+    table.add_column("when", no_wrap=True)
+    table.add_column("per second USD")
+    table.add_column("per request USD")
     for rule in rules:
         table.add_row(
             rule.model,
