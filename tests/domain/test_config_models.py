@@ -16,6 +16,10 @@ from vidrelay.store import models as model_store
 from vidrelay.store import prices
 from vidrelay.store.database import Database
 
+PRICE_4K = (
+    '[[prices]]\nmodel = "acme-video-1"\nwhen = { resolution = "4k" }\nper_second_usd = "1"\n'
+)
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "vidrelay.toml"
@@ -111,8 +115,7 @@ async def test_applying_the_file_stores_its_models_and_conditional_prices(tmp_pa
             r"prices\[0\] \(acme-video-1\): The model 'acme-video-1' is not in the catalog",
         ),
         (
-            ACME_TOML
-            + '[[prices]]\nmodel = "acme-video-1"\nwhen = { resolution = "4k" }\nper_second_usd = "1"\n',
+            ACME_TOML + PRICE_4K,
             r"prices\[0\] \(acme-video-1\): when.resolution: resolution '4k' is not supported",
         ),
         (

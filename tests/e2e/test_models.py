@@ -16,6 +16,7 @@ from openai.types import Video
 
 from tests.e2e.server import ServerProcess
 
+# The issue's own example, verbatim (a long comment line included).
 ACME_TOML = """
 [[models]]
 name = "acme-video-1"              # what clients send as `model`
@@ -37,7 +38,7 @@ name = "seed"
 type = "int"
 min = 0
 max = 4294967295                   # no default: absent stays absent
-"""
+"""  # noqa: E501
 
 PRICES_TOML = """
 [[prices]]
