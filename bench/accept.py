@@ -28,6 +28,7 @@ $0.40 x jobs rows, equal the ledger sum, and the client's 200s must equal the jo
 It is a benchmark: it exits 0 whatever the ratio (1 when it cannot run or on overspend).
 
     python bench/accept.py [--seconds N] [--concurrency C] [--database-url URL]
+                           [--declared-models N]
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from harness import (
     CannotRun,
     Processes,
     create_key,
+    declared_catalog,
     free_port,
     percentile,
     run_bench,
@@ -345,6 +347,9 @@ class Bench:
             VIDRELAY_BILLING="true" if billing else "false",
             VIDRELAY_ENGINE="false",
         )
+        if self.args.declared_models:
+            catalog = declared_catalog(work / "vidrelay.toml", self.args.declared_models)
+            env["VIDRELAY_CONFIG"] = str(catalog)
         return env
 
     def start_server(self, env: dict[str, str], log_path: Path) -> tuple[int, Any]:
@@ -442,7 +447,8 @@ def describe(args: argparse.Namespace, dbs: Databases) -> None:
         "run (a) VIDRELAY_BILLING=true, (b) VIDRELAY_BILLING=false\n"
         f"  throughput: tenant balance ${THROUGHPUT_BALANCE_USD:,} (never runs out); python "
         f"asyncio keep-alive client, {args.concurrency} connections; {WARMUP_S:.0f} s warm-up + "
-        f"{args.seconds} s measured\n"
+        f"{args.seconds} s measured; catalog: the seed's 2 models + {args.declared_models} "
+        "declared\n"
         f"  overspend: on the billed server, a 2nd tenant with a balance worth N jobs "
         f"(about half of what {EXHAUST_S:.0f} s accept, N <= {EXHAUST_MAX_JOBS}), "
         f"{args.concurrency} clients for {EXHAUST_S:.0f} s, every answer counted;\n"
@@ -573,6 +579,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--database-url",
         metavar="URL",
         help=f"PostgreSQL admin URL (default: ${POSTGRES_URL_ENV}, set by scripts/services.sh)",
+    )
+    parser.add_argument(
+        "--declared-models",
+        type=int,
+        default=0,
+        metavar="N",
+        help="declare N more models (with parameters and prices) in the catalog (default 0)",
     )
     # Internal mode: the script re-runs itself as the load generator.
     parser.add_argument("--loadgen-port", type=int, help=argparse.SUPPRESS)

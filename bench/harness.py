@@ -272,3 +272,45 @@ def run_python_loadgen(
 
         uvloop.install()
     return asyncio.run(_load(request, port, concurrency, seconds, warmup_s, marker, grace_s))
+
+
+# --------------------------------------------------------------------------- a large catalog
+
+
+def declared_catalog(path: Path, count: int) -> Path:
+    """A `vidrelay.toml` declaring `count` models (each with parameters and two price rules,
+    one conditional), so a benchmark can measure the server with a catalog of that size."""
+    lines: list[str] = []
+    for index in range(count):
+        name = f"bench-model-{index:04d}"
+        lines += [
+            "[[models]]",
+            f'name = "{name}"',
+            'sizes = ["1280x720", "720x1280", "1920x1080", "1080x1920"]',
+            'capabilities = ["input_reference", "audio"]',
+            'routes = [{ route_class = "official", seconds_range = [2, 12] }]',
+            "[[models.params]]",
+            'name = "resolution"',
+            'type = "enum"',
+            'values = ["480p", "720p", "1080p"]',
+            'default = "720p"',
+            "[[models.params]]",
+            'name = "seed"',
+            'type = "int"',
+            "min = 0",
+            "max = 4294967295",
+            "[[models.params]]",
+            'name = "generate_audio"',
+            'type = "bool"',
+            "default = true",
+            "[[prices]]",
+            f'model = "{name}"',
+            'per_second_usd = "0.05"',
+            "[[prices]]",
+            f'model = "{name}"',
+            'when = { resolution = "1080p" }',
+            'per_second_usd = "0.12"',
+            "",
+        ]
+    path.write_text("\n".join(lines))
+    return path

@@ -8,6 +8,7 @@ cheap asyncio keep-alive client in a separate process. It is a benchmark: it exi
 ratio is (non-zero only when it cannot run).
 
     python bench/status_poll.py [--seconds N] [--concurrency C] [--client {auto,wrk,python}]
+                                [--declared-models N]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from harness import (
     HOST,
     Processes,
     create_key,
+    declared_catalog,
     free_port,
     interrupt_on_sigterm,
     percentile,
@@ -233,6 +235,8 @@ def run_all(
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if k != "VIDRELAY_DATABASE_URL"}  # SQLite
     env["VIDRELAY_DATA_DIR"] = str(work / "data")
+    if args.declared_models:
+        env["VIDRELAY_CONFIG"] = str(declared_catalog(work / "vidrelay.toml", args.declared_models))
     key = create_key(env, "bench", "10")
     auth = f"Bearer {key}"
 
@@ -337,6 +341,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["auto", "wrk", "python"],
         default="auto",
         help="load generator: wrk if on PATH, else a python asyncio client (default auto)",
+    )
+    parser.add_argument(
+        "--declared-models",
+        type=int,
+        default=0,
+        metavar="N",
+        help="declare N more models (with parameters and prices) in the catalog (default 0)",
     )
     # Internal modes: the script re-runs itself as the bare server and as the python client.
     parser.add_argument("--serve-bare-port", type=int, help=argparse.SUPPRESS)
