@@ -53,6 +53,7 @@ from harness import (
     RESPONSE_GRACE_S,
     CannotRun,
     Processes,
+    add_declared_models_option,
     create_key,
     declared_catalog,
     free_port,
@@ -580,13 +581,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="URL",
         help=f"PostgreSQL admin URL (default: ${POSTGRES_URL_ENV}, set by scripts/services.sh)",
     )
-    parser.add_argument(
-        "--declared-models",
-        type=int,
-        default=0,
-        metavar="N",
-        help="declare N more models (with parameters and prices) in the catalog (default 0)",
-    )
+    add_declared_models_option(parser)
     # Internal mode: the script re-runs itself as the load generator.
     parser.add_argument("--loadgen-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--loadgen-auth", help=argparse.SUPPRESS)

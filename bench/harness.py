@@ -277,6 +277,16 @@ def run_python_loadgen(
 # --------------------------------------------------------------------------- a large catalog
 
 
+def add_declared_models_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--declared-models",
+        type=int,
+        default=0,
+        metavar="N",
+        help="declare N more models (with parameters and prices) in the catalog (default 0)",
+    )
+
+
 def declared_catalog(path: Path, count: int) -> Path:
     """A `vidrelay.toml` declaring `count` models (each with parameters and two price rules,
     one conditional), so a benchmark can measure the server with a catalog of that size."""

@@ -30,6 +30,7 @@ from typing import Any
 from harness import (
     HOST,
     Processes,
+    add_declared_models_option,
     create_key,
     declared_catalog,
     free_port,
@@ -342,13 +343,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="load generator: wrk if on PATH, else a python asyncio client (default auto)",
     )
-    parser.add_argument(
-        "--declared-models",
-        type=int,
-        default=0,
-        metavar="N",
-        help="declare N more models (with parameters and prices) in the catalog (default 0)",
-    )
+    add_declared_models_option(parser)
     # Internal modes: the script re-runs itself as the bare server and as the python client.
     parser.add_argument("--serve-bare-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--body-file", type=Path, help=argparse.SUPPRESS)

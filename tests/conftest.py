@@ -23,6 +23,8 @@ from vidrelay.settings import Settings
 from vidrelay.store import accounts
 
 POSTGRES_URL_ENV = "VIDRELAY_TEST_POSTGRES_URL"
+ADMIN_TOKEN = "adm-secret"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -100,6 +102,15 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+async def admin(
+    client: httpx.AsyncClient, method: str, path: str, expect: int = 200, **kwargs: Any
+) -> Any:
+    """A call to the admin API with the tests' admin token; its JSON answer."""
+    response = await client.request(method, path, headers=ADMIN, **kwargs)
+    assert response.status_code == expect, response.text
+    return response.json()
 
 
 KeyMaker = Callable[..., Awaitable[str]]

@@ -14,16 +14,21 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from tests.conftest import KeyMaker, make_settings, tenant_balance_usd, wait_for_status
+from tests.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    KeyMaker,
+    admin,
+    make_settings,
+    tenant_balance_usd,
+    wait_for_status,
+)
 from vidrelay.api.app import create_app
 from vidrelay.api.context import AppContext
 from vidrelay.settings import Settings
 from vidrelay.store import accounts
 from vidrelay.store import jobs as job_store
 from vidrelay.store.tables import jobs
-
-ADMIN_TOKEN = "adm-secret"
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
@@ -33,14 +38,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-async def admin(
-    client: httpx.AsyncClient, method: str, path: str, expect: int = 200, **kwargs: Any
-) -> Any:
-    response = await client.request(method, path, headers=ADMIN, **kwargs)
-    assert response.status_code == expect, response.text
-    return response.json()
 
 
 async def create_video(client: httpx.AsyncClient, key: str, **fields: str) -> dict[str, Any]:

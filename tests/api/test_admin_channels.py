@@ -10,12 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import KeyMaker, make_settings
+from tests.conftest import ADMIN_TOKEN, KeyMaker, admin, make_settings
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
 from vidrelay.settings import Settings
-
-ADMIN_TOKEN = "adm-secret"
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
@@ -30,14 +27,6 @@ def upstream() -> Iterator[FakeOpenAIUpstream]:
     fake = FakeOpenAIUpstream(keys={"sk-up-good-0001"})
     with fake.serve():
         yield fake
-
-
-async def admin(
-    client: httpx.AsyncClient, method: str, path: str, expect: int = 200, **kwargs: Any
-) -> Any:
-    response = await client.request(method, path, headers=ADMIN, **kwargs)
-    assert response.status_code == expect, response.text
-    return response.json()
 
 
 def vendor(base_url: str, **overrides: Any) -> dict[str, Any]:

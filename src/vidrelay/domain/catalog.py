@@ -207,6 +207,18 @@ class NormalisedRequest:
     def character_timestamps_text(self) -> str | None:
         return str(self.character_timestamps) if self.character_timestamps else None
 
+    def standard_fields(self) -> dict[str, str | None]:
+        """The standard fields as text: stored a column each, fingerprinted, shown."""
+        return {
+            "model": self.model,
+            "route_class": self.route_class.value,
+            "seconds": self.seconds,
+            "size": self.size,
+            "prompt": self.prompt,
+            "character_url": self.character_url,
+            "character_timestamps": self.character_timestamps_text,
+        }
+
     @property
     def width(self) -> int:
         return int(self.size.split("x")[0])

@@ -15,13 +15,7 @@ def request_fingerprint(
     """SHA-256 over the normalised request: `seconds=8` and `seconds="8"` are the same, and
     so are a declared parameter sent as `"true"` and as `true`, or left to its default."""
     canonical: dict[str, object] = {
-        "model": request.model,
-        "route_class": request.route_class.value,
-        "seconds": request.seconds,
-        "size": request.size,
-        "prompt": request.prompt,
-        "character_url": request.character_url,
-        "character_timestamps": request.character_timestamps_text,
+        **request.standard_fields(),
         "callback_url": callback_url,
         "reference_sha256": hashlib.sha256(reference).hexdigest() if reference else None,
     }

@@ -118,13 +118,7 @@ def _request(
 
 def _request_values(request: NormalisedRequest) -> dict[str, Any]:
     return {
-        "model": request.model,
-        "route_class": request.route_class.value,
-        "seconds": request.seconds,
-        "size": request.size,
-        "prompt": request.prompt,
-        "character_url": request.character_url,
-        "character_timestamps": request.character_timestamps_text,
+        **request.standard_fields(),
         "params": json.dumps(dict(request.params)) if request.params else None,
         "operation": None if request.operation is Operation.CREATE else request.operation.value,
     }
