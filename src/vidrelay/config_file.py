@@ -66,8 +66,7 @@ from vidrelay.domain.pricing import (
     multiplier_to_ppm,
     usd_to_micros,
 )
-from vidrelay.services.catalog import save_model_checked, save_price_checked
-from vidrelay.services.channels import save_channel_checked
+from vidrelay.services.catalog import CatalogEdit
 from vidrelay.store import accounts
 from vidrelay.store import channels as channel_store
 from vidrelay.store.database import Database
@@ -213,20 +212,19 @@ async def apply_config(db: Database, config: OperatorConfig) -> None:
     that order (each is checked against what comes before it); those set elsewhere (admin
     API, CLI) are kept, and so is a channel's runtime switch unless the file says `enabled`."""
     async with db.write() as conn:
+        edit = await CatalogEdit.begin(conn)
         for index, model in enumerate(config.models):
-            await _applied(f"models[{index}] ({model.name})", save_model_checked(conn, model))
+            await _applied(f"models[{index}] ({model.name})", edit.save_model(model))
         for name, ppm in config.groups.items():
             await accounts.set_group(conn, name, ppm)
         for index, rule in enumerate(config.price_rules):
-            await _applied(f"prices[{index}] ({rule.model})", save_price_checked(conn, rule))
+            await _applied(f"prices[{index}] ({rule.model})", edit.save_price(rule))
         for index, entry in enumerate(config.channels):
             channel = entry.channel
             existing = await channel_store.find_channel(conn, channel.name)
             if existing is not None and not entry.enabled_given:
                 channel = replace(channel, enabled=existing.enabled)
-            await _applied(
-                f"channels[{index}] ({channel.name})", save_channel_checked(conn, channel)
-            )
+            await _applied(f"channels[{index}] ({channel.name})", edit.save_channel(channel))
 
 
 async def _applied(where: str, step: Awaitable[object]) -> None:

@@ -173,11 +173,13 @@ def test_a_model_declared_from_the_shell_reaches_a_running_server(tmp_path: Path
     key = server.create_key("alice", "5")
     server.start()
     try:
+        auth = {"Authorization": f"Bearer {key}"}
+        before = httpx.get(f"{server.base_url}/v1/models", headers=auth).json()["data"]
+        assert [model["id"] for model in before] == ["sora-2", "sora-2-pro"]  # now cached
         declaration = tmp_path / "acme.toml"
         declaration.write_text(ACME_TOML)
         server.cli("models", "set", str(declaration))
         server.cli("prices", "set", "acme-video-1", "--per-request", "0.5")
-        auth = {"Authorization": f"Bearer {key}"}
         deadline = time.monotonic() + 10
         while True:
             listed = httpx.get(f"{server.base_url}/v1/models", headers=auth).json()

@@ -138,6 +138,10 @@ class Catalog:
     def get(self, name: str) -> ModelSpec | None:
         return self._by_name.get(name)
 
+    def with_model(self, model: ModelSpec) -> Catalog:
+        """This catalog with `model` added, or replacing the model of that name."""
+        return Catalog([*(m for m in self if m.name != model.name), model])
+
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 

@@ -1,8 +1,10 @@
-"""Declaring and removing models, and pricing them.
+"""Declaring and removing models, pricing them, and saving the channels that serve them.
 
 Every check runs inside the transaction that writes, against the catalog as that transaction
 sees it (its rows locked on PostgreSQL), so a model cannot vanish under a channel or a price
-rule being saved for it.
+rule being saved for it. A `CatalogEdit` carries that catalog through a batch (a config file,
+`vidrelay models set`), so each entry is checked against those before it and the catalog is
+read once, whatever the batch's size.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.catalog import Catalog, ModelSpec
+from vidrelay.domain.channels import Channel, ChannelError
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.jobs import UNFINISHED
 from vidrelay.domain.pricing import Conditions, PriceDeclaration, PriceRule, check_price_rule
@@ -23,28 +26,59 @@ from vidrelay.store.database import Database
 from vidrelay.store.tables import jobs
 
 
+class CatalogEdit:
+    """Saves into one transaction, each checked against the catalog as it stands so far."""
+
+    def __init__(self, conn: AsyncConnection, catalog: Catalog) -> None:
+        self._conn = conn
+        self.catalog = catalog
+
+    @classmethod
+    async def begin(cls, conn: AsyncConnection) -> CatalogEdit:
+        return cls(conn, await model_store.load_catalog(conn, lock=True))
+
+    async def save_model(self, model: ModelSpec) -> bool:
+        """Insert or replace a model; True when it is new. Refused when a price rule of the
+        model would no longer fit it (a route or a parameter it names is gone, or a value it
+        compares with is no longer allowed)."""
+        changed = self.catalog.with_model(model)
+        for rule in await prices.price_rules_for(self._conn, model.name):
+            try:
+                check_price_rule(rule, changed)
+            except InvalidRequest as error:
+                raise Conflict(
+                    f"A price rule of {model.name} does not fit this declaration "
+                    f"({error.message}); change or delete that rule first.",
+                    param=error.param,
+                    code="price_rule_conflict",
+                ) from error
+        created = await model_store.save_model(self._conn, model)
+        self.catalog = changed
+        return created
+
+    async def save_price(self, declaration: PriceDeclaration) -> PriceRule:
+        """Insert or replace the rule for (model, route class, size class, conditions)."""
+        rule = declaration.rule(self.catalog)
+        await prices.set_price_rule(self._conn, rule)
+        return rule
+
+    async def save_channel(self, channel: Channel) -> Channel:
+        """Save a channel whose every model is in the catalog; returns it as stored."""
+        try:
+            channel.validate(self.catalog.models)
+        except ChannelError as error:
+            raise InvalidRequest(str(error), param=str(error).split(":")[0]) from error
+        await channel_store.save_channel(self._conn, channel)
+        saved = await channel_store.find_channel(self._conn, channel.name)
+        assert saved is not None
+        return saved
+
+
 async def declare_models(db: Database, models: Sequence[ModelSpec]) -> list[bool]:
     """Insert or replace models, all or none; for each, True when it is new."""
     async with db.write() as conn:
-        return [await save_model_checked(conn, model) for model in models]
-
-
-async def save_model_checked(conn: AsyncConnection, spec: ModelSpec) -> bool:
-    """Refused when a price rule of the model would no longer fit it (a route or a parameter
-    it names is gone, or a value it compares with is no longer allowed)."""
-    catalog = await model_store.load_catalog(conn, lock=True)
-    changed = Catalog([*(model for model in catalog if model.name != spec.name), spec])
-    for rule in await prices.price_rules_for(conn, spec.name):
-        try:
-            check_price_rule(rule, changed)
-        except InvalidRequest as error:
-            raise Conflict(
-                f"A price rule of {spec.name} does not fit this declaration "
-                f"({error.message}); change or delete that rule first.",
-                param=error.param,
-                code="price_rule_conflict",
-            ) from error
-    return await model_store.save_model(conn, spec)
+        edit = await CatalogEdit.begin(conn)
+        return [await edit.save_model(model) for model in models]
 
 
 async def remove_model(db: Database, name: str) -> int:
@@ -84,13 +118,7 @@ async def remove_model(db: Database, name: str) -> int:
 async def set_price(db: Database, declaration: PriceDeclaration) -> PriceRule:
     """Insert or replace the rule for (model, route class, size class, conditions)."""
     async with db.write() as conn:
-        return await save_price_checked(conn, declaration)
-
-
-async def save_price_checked(conn: AsyncConnection, declaration: PriceDeclaration) -> PriceRule:
-    rule = declaration.rule(await model_store.load_catalog(conn, lock=True))
-    await prices.set_price_rule(conn, rule)
-    return rule
+        return await (await CatalogEdit.begin(conn)).save_price(declaration)
 
 
 async def delete_price(db: Database, declaration: PriceDeclaration) -> Conditions:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from vidrelay.domain.channels import Channel, ChannelError
-from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from vidrelay.domain.channels import Channel
+from vidrelay.domain.errors import Conflict, NotFound
+from vidrelay.services.catalog import CatalogEdit
 from vidrelay.store import channels as channel_store
-from vidrelay.store import models as model_store
 from vidrelay.store.database import Database
 
 
@@ -24,7 +22,7 @@ async def declare_channel(db: Database, channel: Channel, *, replace: bool = Fal
                 param="name",
                 code="channel_exists",
             )
-        return await save_channel_checked(conn, channel)
+        return await (await CatalogEdit.begin(conn)).save_channel(channel)
 
 
 async def change_channel(db: Database, name: str, change: Callable[[Channel], Channel]) -> Channel:
@@ -33,16 +31,4 @@ async def change_channel(db: Database, name: str, change: Callable[[Channel], Ch
         current = await channel_store.find_channel(conn, name)
         if current is None:
             raise NotFound(f"No channel named {name!r}.", param="name", code="channel_not_found")
-        return await save_channel_checked(conn, change(current))
-
-
-async def save_channel_checked(conn: AsyncConnection, channel: Channel) -> Channel:
-    catalog = await model_store.load_catalog(conn, lock=True)
-    try:
-        channel.validate(catalog.models)
-    except ChannelError as error:
-        raise InvalidRequest(str(error), param=str(error).split(":")[0]) from error
-    await channel_store.save_channel(conn, channel)
-    saved = await channel_store.find_channel(conn, channel.name)
-    assert saved is not None
-    return saved
+        return await (await CatalogEdit.begin(conn)).save_channel(change(current))

@@ -3,9 +3,9 @@ catalog that the api reads on every create."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,18 +20,17 @@ from vidrelay.store.tables import catalog_models
 async def load_catalog(conn: AsyncConnection, *, lock: bool = False) -> Catalog:
     """The catalog as this transaction sees it. `lock` holds the rows (PostgreSQL) until it
     ends, so a model cannot be removed while a channel or a price is being checked against it."""
-    return Catalog(_parsed(row) for row in await _rows(conn, lock))
-
-
-async def _rows(conn: AsyncConnection, lock: bool = False) -> list[Any]:
     query = select(catalog_models).order_by(catalog_models.c.name)
     if lock:
         query = query.with_for_update()
-    return list(await conn.execute(query))
+    return Catalog(_parsed(row.definition, row.created_at) for row in await conn.execute(query))
 
 
-def _parsed(row: Any) -> ModelSpec:
-    return parse_model(json.loads(row.definition), created=row.created_at)
+@functools.lru_cache(maxsize=4096)
+def _parsed(definition: str, created: int) -> ModelSpec:
+    """Declarations are parsed once per process, not at every read: a refresh of a catalog
+    of hundreds of models then costs its query and a dictionary look-up a model."""
+    return parse_model(json.loads(definition), created=created)
 
 
 async def save_model(conn: AsyncConnection, spec: ModelSpec) -> bool:
@@ -59,24 +58,12 @@ async def delete_model(conn: AsyncConnection, name: str) -> bool:
 
 
 class ModelDirectory(RefreshingView[Catalog]):
-    """The catalog every create is validated against, read at most every `refresh_s`.
-
-    A refresh reads the rows again but parses only the declarations that changed, so a
-    catalog of hundreds of models costs one small query every `refresh_s` and nothing per
-    request.
-    """
+    """The catalog every create is validated against, read at most every `refresh_s`: a
+    catalog of hundreds of models costs one small query every `refresh_s`, nothing per
+    request."""
 
     def __init__(self, db: Database, refresh_s: float = 2.0) -> None:
-        super().__init__(db, self._load, Catalog(()), 1e9)
-        self._parsed_by_row: dict[tuple[str, int, str], ModelSpec] = {}
+        super().__init__(db, load_catalog, Catalog(()), refresh_s)
 
     async def catalog(self) -> Catalog:
         return await self.current()
-
-    async def _load(self, conn: AsyncConnection) -> Catalog:
-        parsed: dict[tuple[str, int, str], ModelSpec] = {}
-        for row in await _rows(conn):
-            key = (row.name, row.created_at, row.definition)
-            parsed[key] = self._parsed_by_row.get(key) or _parsed(row)
-        self._parsed_by_row = parsed
-        return Catalog(parsed.values())
