@@ -126,7 +126,7 @@ class OpenAIUpstream:
             if normalised.character_timestamps_text:
                 fields.append(("character_timestamps", normalised.character_timestamps_text))
         # Declared parameters go as the extra fields an SDK's `extra_body` would send.
-        pass
+        fields.extend((name, value_text(value)) for name, value in normalised.params.items())
         # Every field as a part without a filename: httpx sends multipart only with a file.
         parts: list[tuple[str, tuple[str | None, str | bytes, str | None]]] = [
             (field_name, (None, value, None)) for field_name, value in fields
