@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from vidrelay.domain.params import value_text
 from vidrelay.media.reference_images import image_content_type
 from vidrelay.retry_after import retry_after_s
 from vidrelay.upstreams.base import (
