@@ -470,3 +470,27 @@ async def _eventually_accepted(
         assert response.json()["error"]["code"] == "model_not_found", response.text
         await asyncio.sleep(0.05)
     raise AssertionError("the other replica never saw the model")
+
+
+async def test_an_urlencoded_create_carries_declared_parameters_too(
+    app: FastAPI, client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    key = await make_key("alice", "50")
+    await declare_acme(client)
+    made = await client.post(
+        "/v1/videos",
+        data={"prompt": "p", "model": "acme-video-1", "resolution": "1080p", "seconds": "2"},
+        headers=auth(key),
+    )
+    assert made.status_code == 200, made.text
+    assert made.request.headers["content-type"] == "application/x-www-form-urlencoded"
+    job = await admin(client, "GET", f"/admin/jobs/{made.json()['id']}")
+    assert job["request"]["params"] == {"resolution": "1080p", "generate_audio": False}
+    assert job["price_usd"] == "0.500000"  # 2 s x $0.25 (the 1080p rule)
+    bad = await client.post(
+        "/v1/videos",
+        data={"prompt": "p", "model": "acme-video-1", "seed": "x"},
+        headers=auth(key),
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "seed"
+    await wait_for_status(client, made.json()["id"], key)
