@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from vidrelay.config_file import apply_config, load_config
+from vidrelay.config_file import ConfigError, apply_config, load_config
 from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
-from vidrelay.store.channels import ChannelDirectory
+from vidrelay.store.channels import ChannelDirectory, UnknownProtocol, list_channels
 from vidrelay.store.database import Database
 from vidrelay.store.models import ModelDirectory
 from vidrelay.store.tables import instance_secrets
@@ -44,6 +44,10 @@ async def open_instance(settings: Settings) -> Instance:
     if settings.config is not None:
         await apply_config(db, load_config(settings.config))
     async with db.read() as conn:
+        try:
+            await list_channels(conn)  # every stored channel must have an adapter
+        except UnknownProtocol as error:
+            raise ConfigError(str(error)) from error
         secret = await conn.scalar(
             select(instance_secrets.c.value).where(instance_secrets.c.name == "url_signing")
         )

@@ -12,6 +12,9 @@ import asyncio
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import assert_never
+
+import httpx
 
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import (
@@ -32,33 +35,45 @@ from vidrelay.upstreams.sora2api import Sora2ApiUpstream
 
 
 def build_adapter(
-    channel: Channel, settings: Settings, render_pool: Callable[[], RenderPool]
+    channel: Channel,
+    settings: Settings,
+    render_pool: Callable[[], RenderPool],
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Upstream:
-    """One adapter per protocol (DESIGN.md §6)."""
-    if channel.protocol is ChannelProtocol.OPENAI:
-        return OpenAIUpstream(
-            channel.name,
-            channel.base_url,
-            cost_per_second_micros=channel.cost_per_second_micros,
-            timeout_s=settings.upstream_timeout_s,
-            max_connections=settings.channel_request_concurrency * 2,
-        )
-    if channel.protocol is ChannelProtocol.SORA2API:
-        return Sora2ApiUpstream(
-            channel.name,
-            channel.base_url,
-            cost_per_second_micros=channel.cost_per_second_micros,
-            connect_timeout_s=min(10.0, settings.upstream_timeout_s),
-            answer_timeout_s=settings.upstream_timeout_s,
-            outbound_allowlist=settings.outbound_allowlist_entries,
-        )
-    return LocalUpstream(
-        render_pool(),
-        settings.data_dir / "render-work" / channel.name,
-        settings.render_font,
-        cost_per_second_micros=channel.cost_per_second_micros,
-        name=channel.name,
-    )
+    """The adapter of the channel's protocol (DESIGN.md §6). Exhaustive: a protocol without a
+    branch fails the type check, never falls through to another adapter. `transport` replaces
+    the network (tests)."""
+    protocol = channel.protocol
+    match protocol:
+        case ChannelProtocol.OPENAI:
+            return OpenAIUpstream(
+                channel.name,
+                channel.base_url,
+                cost_per_second_micros=channel.cost_per_second_micros,
+                timeout_s=settings.upstream_timeout_s,
+                max_connections=settings.channel_request_concurrency * 2,
+                transport=transport,
+            )
+        case ChannelProtocol.SORA2API:
+            return Sora2ApiUpstream(
+                channel.name,
+                channel.base_url,
+                cost_per_second_micros=channel.cost_per_second_micros,
+                connect_timeout_s=min(10.0, settings.upstream_timeout_s),
+                answer_timeout_s=settings.upstream_timeout_s,
+                outbound_allowlist=settings.outbound_allowlist_entries,
+                transport=transport,
+            )
+        case ChannelProtocol.LOCAL:
+            return LocalUpstream(
+                render_pool(),
+                settings.data_dir / "render-work" / channel.name,
+                settings.render_font,
+                cost_per_second_micros=channel.cost_per_second_micros,
+                name=channel.name,
+            )
+        case _:
+            assert_never(protocol)
 
 
 @dataclass

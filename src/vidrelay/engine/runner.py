@@ -39,7 +39,7 @@ from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store.database import Database
 from vidrelay.upstreams.base import FailureKind, UpstreamError, UpstreamRequest
-from vidrelay.upstreams.messages import clean_upstream_message
+from vidrelay.upstreams.messages import clean_upstream_message, key_secrets
 
 log = structlog.get_logger(__name__)
 _STOP_GRACE_S = 10.0
@@ -482,4 +482,4 @@ class JobRunner:
 
 def _secrets_of(channel: Channel) -> list[str]:
     host = urlsplit(channel.base_url).hostname or ""
-    return [channel.base_url, host, *channel.keys]
+    return [channel.base_url, host, *(part for key in channel.keys for part in key_secrets(key))]

@@ -17,10 +17,26 @@ from vidrelay.store.refreshing import RefreshingView
 from vidrelay.store.tables import channels
 
 
+class UnknownProtocol(ValueError):
+    """A stored channel names a protocol this version of vidrelay has no adapter for (the row
+    was written by a newer version, or by hand)."""
+
+
+def _protocol(row: Row[Any]) -> ChannelProtocol:
+    try:
+        return ChannelProtocol(row.protocol)
+    except ValueError:
+        known = ", ".join(protocol.value for protocol in ChannelProtocol)
+        raise UnknownProtocol(
+            f"channel {row.name!r} in the database has protocol {row.protocol!r}, which this "
+            f"version of vidrelay does not know (known: {known}); change or delete it."
+        ) from None
+
+
 def _channel(row: Row[Any]) -> Channel:
     return Channel(
         name=row.name,
-        protocol=ChannelProtocol(row.protocol),
+        protocol=_protocol(row),
         route_class=RouteClass(row.route_class) if row.route_class else None,
         models=tuple(json.loads(row.models)),
         base_url=row.base_url,

@@ -35,7 +35,7 @@ import httpx
 
 from vidrelay.retry_after import retry_after_s
 from vidrelay.upstreams.base import FailureKind, UpstreamError, failure_kind_for_status
-from vidrelay.upstreams.messages import clean_upstream_message
+from vidrelay.upstreams.messages import clean_upstream_message, key_secrets
 
 AuthHeaders = Callable[[str], dict[str, str]]
 """The headers that carry a credential (a key, or an `ACCESS:SECRET` pair) to the provider."""
@@ -172,21 +172,23 @@ class UpstreamHttp:
         code: str | None = None,
         kind: FailureKind | None = None,
         hide: Iterable[str] = (),
+        key: str = "",
     ) -> UpstreamError:
         """An error answer as an `UpstreamError`: the provider's own words (cleaned of `hide`
         and the channel's secrets) or a generic text; `Retry-After` when it says to wait."""
         status = response.status_code
         kind = kind or failure_kind_for_status(status)
-        text = self.clean(message, hide) if message else generic_message(kind, status)
+        text = self.clean(message, hide, key=key) if message else generic_message(kind, status)
         slow_down = kind is FailureKind.RATE_LIMITED or status == 503
         retry_after = retry_after_s(response.headers.get("retry-after")) if slow_down else None
         return UpstreamError(
             text, code=code or f"upstream_{kind.value}", kind=kind, retry_after_s=retry_after
         )
 
-    def clean(self, message: str, hide: Iterable[str] = ()) -> str:
-        """A provider's message fit for a client: no URL, host, key or id of ours in it."""
-        return clean_upstream_message(message, [*self._hidden, *hide])
+    def clean(self, message: str, hide: Iterable[str] = (), *, key: str = "") -> str:
+        """A provider's message fit for a client: no URL, host, credential (`key`, both
+        halves of a pair) or id of ours (`hide`) in it."""
+        return clean_upstream_message(message, [*self._hidden, *key_secrets(key), *hide])
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -197,6 +199,7 @@ async def _save(
 ) -> None:
     head = b""
     checked = False
+    written = 0
     with temporary.open("wb") as file:  # small local writes; a thread hop per chunk costs more
         async for chunk in response.aiter_bytes():
             if not checked:
@@ -206,10 +209,13 @@ async def _save(
                     if not looks_right(head):
                         raise UnexpectedContent()
             file.write(chunk)
+            written += len(chunk)
     if not checked and not looks_right(head):
         raise UnexpectedContent()
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and response.num_bytes_downloaded < int(declared):
+    # On the wire `content-length` counts encoded bytes; a body handed over already read (an
+    # injected transport) counts none downloaded: a transfer is short only if both fall short.
+    if declared.isdigit() and max(response.num_bytes_downloaded, written) < int(declared):
         raise UpstreamError(
             "The upstream is unavailable: the transfer ended early.",
             code="upstream_unavailable",

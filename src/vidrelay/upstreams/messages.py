@@ -11,10 +11,26 @@ _MAX_LENGTH = 500
 
 
 def key_hint(key: str) -> str:
-    """A key as operators may see it: its first 5 and last 4 characters."""
+    """A key as operators may see it: its first 5 and last 4 characters. Of a key pair
+    (`ACCESS_KEY:SECRET_KEY`, as Kling's) only the access key's ends show."""
+    key = key.split(":", 1)[0]
     if len(key) <= 12:
         return "…" + key[-2:]
     return f"{key[:5]}…{key[-4:]}"
+
+
+def key_pair(key: str) -> tuple[str, str] | None:
+    """(access key, secret key) of a credential written `ACCESS_KEY:SECRET_KEY`; None for a
+    plain key."""
+    access, sep, secret = key.partition(":")
+    return (access, secret) if sep and access and secret else None
+
+
+def key_secrets(key: str) -> list[str]:
+    """Every form of a credential that must never reach a client: itself, and each half of a
+    key pair."""
+    pair = key_pair(key)
+    return [key, *pair] if pair else [key]
 
 
 def clean_upstream_message(message: str, secrets: Iterable[str] = ()) -> str:

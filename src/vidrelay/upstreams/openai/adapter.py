@@ -267,5 +267,5 @@ class OpenAIUpstream:
         )
 
     def _clean(self, message: str, key: str, upstream_job_id: str | None = None) -> str:
-        cleaned = self._http.clean(message, [key, upstream_job_id or ""])
+        cleaned = self._http.clean(message, [upstream_job_id or ""], key=key)
         return UPSTREAM_ID.sub("[redacted]", cleaned)

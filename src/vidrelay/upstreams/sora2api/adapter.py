@@ -375,7 +375,7 @@ class Sora2ApiUpstream:
         return url
 
     def _clean(self, text: str, key: str) -> str:
-        return self._http.clean(UPSTREAM_IDS.sub("[redacted]", text), [key])
+        return self._http.clean(UPSTREAM_IDS.sub("[redacted]", text), key=key)
 
 
 def _model_ids(response: httpx.Response) -> list[str]:
