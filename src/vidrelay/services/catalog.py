@@ -10,6 +10,7 @@ read once, whatever the batch's size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +20,7 @@ from vidrelay.domain.channels import Channel, ChannelError
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.jobs import UNFINISHED
 from vidrelay.domain.pricing import Conditions, PriceDeclaration, PriceRule, check_price_rule
+from vidrelay.shipped_models import ShippedModel
 from vidrelay.store import channels as channel_store
 from vidrelay.store import models as model_store
 from vidrelay.store import prices
@@ -79,6 +81,21 @@ async def declare_models(db: Database, models: Sequence[ModelSpec]) -> list[bool
     async with db.write() as conn:
         edit = await CatalogEdit.begin(conn)
         return [await edit.save_model(model) for model in models]
+
+
+async def import_models(
+    db: Database, entries: Sequence[ShippedModel], markup: Decimal
+) -> list[bool]:
+    """Declare shipped models, priced at their list price times `markup`, all or none; for
+    each, True when it is new. A model already declared is replaced, its rules re-priced."""
+    async with db.write() as conn:
+        edit = await CatalogEdit.begin(conn)
+        created = []
+        for entry in entries:
+            created.append(await edit.save_model(entry.model))
+            for price in entry.prices(markup):
+                await edit.save_price(price)
+        return created
 
 
 async def remove_model(db: Database, name: str) -> int:

@@ -14,6 +14,7 @@ content retrieval and the probe).
 """
 
 from vidrelay.upstreams.openai.adapter import OpenAIUpstream
+from vidrelay.upstreams.openai.request import submit_parts as map_request
 from vidrelay.upstreams.openai.status import state_for_status
 
-__all__ = ["OpenAIUpstream", "state_for_status"]
+__all__ = ["OpenAIUpstream", "map_request", "state_for_status"]

@@ -25,5 +25,6 @@ the video's first 3 s ("0,3") and has no parameter for it, so `character_timesta
 
 from vidrelay.upstreams.sora2api.adapter import Sora2ApiUpstream
 from vidrelay.upstreams.sora2api.request import SORA2API_VIDEO_MODELS, sora2api_model
+from vidrelay.upstreams.sora2api.request import sora2api_model as map_request
 
-__all__ = ["SORA2API_VIDEO_MODELS", "Sora2ApiUpstream", "sora2api_model"]
+__all__ = ["SORA2API_VIDEO_MODELS", "Sora2ApiUpstream", "map_request", "sora2api_model"]
