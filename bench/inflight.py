@@ -1,6 +1,9 @@
-"""Benchmark many jobs in flight: N jobs on a fake OpenAI Videos upstream that completes each after
-a random duration; how late vidrelay sees each completion, how many upstream requests each job
-costs, and how much memory the server needs.
+"""Benchmark many jobs in flight: N jobs on a fake upstream that completes each after a random
+duration; how late vidrelay sees each completion, how many upstream requests each job costs,
+and how much memory the server needs. `--protocol` picks the fake: `openai` (default, sora-2)
+or a provider's (`ark`, `kling`, `dashscope`, `minimax`, `gemini`, `vidu`: `python -m
+tests.fakes.<protocol>_upstream`, ordering that protocol's first shipped model, imported with
+`vidrelay models import`).
 
 Setup: the fake upstream (`python -m tests.fakes.openai_upstream`, its own process) and one
 `vidrelay serve` (free port, fresh data dir, SQLite unless `--database-url`), with a
@@ -29,7 +32,7 @@ when it cannot run.
 
     python bench/inflight.py [--quick] [--jobs N] [--min-s S] [--max-s S] [--steady-s S]
                              [--concurrency C] [--timeout-s S] [--database-url URL] [--keep]
-                             [--split]
+                             [--split] [--protocol NAME]
 """
 
 from __future__ import annotations
@@ -66,8 +69,9 @@ from harness import (
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM_KEY = "sk-bench-up"
+UPSTREAM_KEY_PAIR = "ak-bench-0001:sk-bench-secret-0001"  # for protocols that sign with a pair
+KEY_PAIR_PROTOCOLS = frozenset({"kling"})
 CHANNEL = "bench-upstream"
-MODEL = "sora-2"
 BALANCE_USD = 1_000_000  # never runs out: 2.5M jobs at $0.40
 MAX_CONCURRENCY = 5000
 WEBHOOK_TICK_S = "0.1"
@@ -77,11 +81,55 @@ REQUESTS_GOAL = 15
 RSS_GOAL_MB = 400.0
 SAMPLE_S = 0.5
 PROGRESS_S = 10.0
-DOWNLOADS_PER_JOB = 3  # the video, its thumbnail and spritesheet: the fake offers the variants
 QUICK = {"jobs": 200, "min_s": 3.0, "max_s": 8.0}
 FULL = {"jobs": 2000, "min_s": 10.0, "max_s": 60.0}
 POSTGRES_URL_ENV = "VIDRELAY_TEST_POSTGRES_URL"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the bench orders, and from which fake: `openai` sells sora-2 (the fake offers
+    preview variants: 3 downloads a job); a provider protocol sells its first shipped model
+    (imported with `vidrelay models import`), previews derived (1 download a job)."""
+
+    protocol: str
+    model: str
+    upstream_model: str
+    key: str
+    downloads_per_job: int
+    shipped: bool
+
+    @property
+    def fake_module(self) -> str:
+        return f"tests.fakes.{self.protocol}_upstream"
+
+
+def target_for(protocol: str) -> Target:
+    if protocol == "openai":
+        return Target("openai", "sora-2", "sora-2", UPSTREAM_KEY, 3, shipped=False)
+    from vidrelay.shipped_models import shipped_models
+
+    entries = [entry for entry in shipped_models() if entry.protocol.value == protocol]
+    if not entries:
+        raise CannotRun(f"no shipped model of protocol {protocol!r} to order")
+    key = UPSTREAM_KEY_PAIR if protocol in KEY_PAIR_PROTOCOLS else UPSTREAM_KEY
+    entry = entries[0]
+    return Target(protocol, entry.model.name, entry.upstream_model, key, 1, shipped=True)
+
+
+def upstream_job(jobs: dict[str, dict[str, Any]], upstream_id: str | None) -> dict[str, Any]:
+    """The fake's figures for the id vidrelay stored; adapters may wrap the provider's own id
+    (`image2video:<task>`, `models/…/operations/<id>`)."""
+    if not upstream_id:
+        return {}
+    for candidate in (upstream_id, upstream_id.rsplit(":", 1)[-1], upstream_id.rsplit("/", 1)[-1]):
+        if candidate in jobs:
+            return jobs[candidate]
+    return {}
 
 
 # --------------------------------------------------------------------------- /proc
@@ -244,7 +292,7 @@ class Measured:
 
 
 async def submit_all(
-    base: str, key: str, jobs: int, concurrency: int
+    base: str, key: str, jobs: int, concurrency: int, target: Target
 ) -> tuple[list[str], dict[str, int], str]:
     """Submit `jobs` videos from `concurrency` clients; the accepted ids and the refusals."""
     import httpx
@@ -263,10 +311,11 @@ async def submit_all(
             nonlocal sample
             for number in numbers:
                 body = {
-                    "model": MODEL,
+                    "model": target.model,
                     "prompt": f"a paper boat on a rainy street, take {number}",
-                    "seconds": "4",
                 }
+                if target.protocol == "openai":
+                    body["seconds"] = "4"
                 try:
                     response = await client.post("/v1/videos", json=body)
                 except httpx.HTTPError as error:
@@ -359,7 +408,9 @@ async def drive(
         loop_cpu_start = proc_cpu_s(server_pid, server_pid)
         upstream_cpu_start = proc_cpu_s(upstream_pid)
         started = time.monotonic()
-        submitted, refused, sample = await submit_all(base, key, args.jobs, args.concurrency)
+        submitted, refused, sample = await submit_all(
+            base, key, args.jobs, args.concurrency, args.target
+        )
         submit_s = time.monotonic() - started
         submits_ended_at = time.time()
         print(
@@ -433,6 +484,7 @@ class PollSettings:
     steady_s: float
     steady_given: bool
     request_concurrency: int
+    downloads_per_job: int
 
     def requests_for(self, duration_s: float) -> int:
         """Upstream requests a job of `duration_s` costs by the schedule, if every poll is on
@@ -444,7 +496,7 @@ class PollSettings:
         while age < duration_s:
             age += schedule.delay(age)
             polls += 1
-        return 1 + polls + DOWNLOADS_PER_JOB
+        return 1 + polls + self.downloads_per_job
 
     def mean_requests(self, min_s: float, max_s: float, points: int = 1000) -> float:
         """`requests_for` averaged over durations spread evenly over [min_s, max_s]."""
@@ -454,7 +506,7 @@ class PollSettings:
         return sum(self.requests_for(min_s + i * step) for i in range(points)) / points
 
 
-def poll_settings(steady_s: float | None) -> PollSettings:
+def poll_settings(steady_s: float | None, downloads_per_job: int) -> PollSettings:
     """The schedule the server runs with: its defaults, unless `--steady-s` was given."""
     from vidrelay.settings import Settings
 
@@ -465,18 +517,20 @@ def poll_settings(steady_s: float | None) -> PollSettings:
         steady_s=float(fields["poll_steady_s"].default) if steady_s is None else steady_s,
         steady_given=steady_s is not None,
         request_concurrency=int(fields["channel_request_concurrency"].default),
+        downloads_per_job=downloads_per_job,
     )
 
 
-def write_config(path: Path, upstream_url: str) -> None:
+def write_config(path: Path, upstream_url: str, target: Target) -> None:
     path.write_text(
         "[[channels]]\n"
         f'name = "{CHANNEL}"\n'
-        'protocol = "openai"\n'
+        f'protocol = "{target.protocol}"\n'
         f'base_url = "{upstream_url}"\n'
-        f'keys = ["{UPSTREAM_KEY}"]\n'
+        f'keys = ["{target.key}"]\n'
         'route_class = "official"\n'
-        f'models = ["{MODEL}"]\n'
+        f'models = ["{target.model}"]\n'
+        f'model_map = {{ "{target.model}" = "{target.upstream_model}" }}\n'
         f"max_concurrency = {MAX_CONCURRENCY}\n"
     )
 
@@ -507,8 +561,8 @@ def start_upstream(
     log_path = work / "upstream.log"
     argv = [
         sys.executable,
-        *("-m", "tests.fakes.openai_upstream", "--host", HOST, "--port", str(port)),
-        *("--min-s", str(args.min_s), "--max-s", str(args.max_s), "--keys", UPSTREAM_KEY),
+        *("-m", args.target.fake_module, "--host", HOST, "--port", str(port)),
+        *("--min-s", str(args.min_s), "--max-s", str(args.max_s), "--keys", args.target.key),
     ]
     with log_path.open("w") as log:  # from the repository root, so `tests` imports
         upstream = processes.start(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -549,14 +603,16 @@ def describe(args: argparse.Namespace, poll: PollSettings, database: str) -> Non
         f"after a random {args.min_s:g}-{args.max_s:g} s\n"
         f"  python {platform.python_version()}, {os.cpu_count()} CPUs shared by the server, the "
         f"fake upstream and this client; {database}\n"
-        f"  server: {SPLIT if args.split else ONE_PROCESS}, one openai channel (max_concurrency "
+        f"  server: {SPLIT if args.split else ONE_PROCESS}, one {args.target.protocol} channel "
+        f"on its fake ({args.target.fake_module}; max_concurrency "
         f"{MAX_CONCURRENCY}), no local channel; VIDRELAY_RENDER_WORKERS={RENDER_WORKERS}\n"
         f"  poll schedule: first {poll.first_s:g} s, then {poll.growth:g} x the job's age, "
         f"steady {steady}; {poll.request_concurrency} requests in flight per channel "
         "(VIDRELAY_CHANNEL_REQUEST_CONCURRENCY default)\n"
         "  completion = vidrelay storing the job completed (jobs.finished_ts); the "
         f"video.completed webhook (VIDRELAY_WEBHOOK_TICK_S={WEBHOOK_TICK_S}) is shown after it\n"
-        f"  submits: JSON POST /v1/videos ({MODEL}, 4 s), {args.concurrency} concurrent clients; "
+        f"  submits: JSON POST /v1/videos ({args.target.model}), {args.concurrency} concurrent "
+        "clients; "
         f"then up to {args.timeout_s:g} s for the last webhook\n",
         flush=True,
     )
@@ -587,7 +643,7 @@ def report(
     unmatched = not_done_upstream = 0
     for video_id in completed:
         row = m.rows.get(video_id)
-        job = upstream_jobs.get(row.upstream_job_id or "") if row else None
+        job = upstream_job(upstream_jobs, row.upstream_job_id) if row else None
         if row is None or job is None:
             unmatched += 1
         elif job["completed_at"] is None:
@@ -657,8 +713,8 @@ def report(
             "completed before the fake says they finished"
         )
     print(
-        f"  upstream requests per job (submit + polls + {DOWNLOADS_PER_JOB} downloads: video, "
-        f"thumbnail, spritesheet), over the fake's {len(per_job):,} jobs: mean "
+        f"  upstream requests per job (submit + polls + {poll.downloads_per_job} downloads), "
+        f"over the fake's {len(per_job):,} jobs: mean "
         f"{mean_requests:.2f}, "
         f"p50 {percentile([float(n) for n in per_job], 0.5):.0f}, "
         f"p99 {percentile([float(n) for n in per_job], 0.99):.0f}, "
@@ -746,7 +802,7 @@ def report(
 
 
 def bench(args: argparse.Namespace, processes: Processes) -> bool:
-    poll = poll_settings(args.steady_s)
+    poll = poll_settings(args.steady_s, args.target.downloads_per_job)
     admin_url = args.database_url
     dbs: Any = None
     database_url: str | None = None
@@ -767,8 +823,18 @@ def bench(args: argparse.Namespace, processes: Processes) -> bool:
         try:
             upstream_url, upstream, _upstream_log = start_upstream(processes, args, work)
             config = work / "vidrelay.toml"
-            write_config(config, upstream_url)
             env = server_env(work, config, database_url, poll)
+            if args.target.shipped:  # the model first: the file's channel lists it
+                imported = subprocess.run(
+                    [*vidrelay_command(), "models", "import", args.target.model],
+                    env={k: v for k, v in env.items() if k != "VIDRELAY_CONFIG"},
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                if imported.returncode != 0:
+                    raise CannotRun(f"importing {args.target.model} failed: {imported.stderr}")
+            write_config(config, upstream_url, args.target)
             key = create_key(env, "bench", BALANCE_USD)
             port = free_port()
             log_path = work / "server.log"
@@ -834,7 +900,7 @@ def dump(path: Path, m: Measured) -> None:
     jobs = []
     for video_id in m.submitted:
         row = m.rows.get(video_id)
-        job = upstream_jobs.get(row.upstream_job_id or "", {}) if row else {}
+        job = upstream_job(upstream_jobs, row.upstream_job_id) if row else {}
         jobs.append(
             {
                 "id": video_id,
@@ -905,6 +971,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the work dir (server log, data) afterwards"
     )
     parser.add_argument(
+        "--protocol",
+        default="openai",
+        help="the upstream protocol to drive, on its fake (openai, or a provider's: ark, kling, "
+        "dashscope, minimax, gemini, vidu, ordering its first shipped model)",
+    )
+    parser.add_argument(
         "--split",
         action="store_true",
         help="run the API with VIDRELAY_ENGINE=false and the engine as `vidrelay worker`",
@@ -927,6 +999,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        args.target = target_for(args.protocol)
+    except CannotRun as error:
+        print(f"benchmark could not run: {error}", file=sys.stderr)
+        return 1
     return run_bench(bench, args)
 
 
