@@ -46,6 +46,9 @@ from tests.fakes.media import tiny_mp4
 
 RESOLUTIONS = {"512P": (912, 512), "720P": (1280, 720), "768P": (1366, 768), "1080P": (1920, 1080)}
 DURATIONS = (6, 10)
+SERIES_01 = frozenset(
+    {"T2V-01", "T2V-01-Director", "I2V-01", "I2V-01-Director", "I2V-01-live", "S2V-01"}
+)
 LOGIN_FAIL = (
     "login fail: Please carry the API secret key in the 'Authorization' field of the request header"
 )
@@ -349,8 +352,11 @@ class FakeMiniMaxUpstream:
 
 def _invalid(body: dict[str, Any]) -> str | None:
     """What MiniMax's validation would refuse in a submit body (2013), or None."""
-    if not isinstance(body.get("model"), str) or not body["model"]:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
         return "model is required"
+    if not model.startswith("MiniMax-") and model not in SERIES_01:
+        return f"model {model} is not supported"
     if not body.get("prompt") and not body.get("first_frame_image"):
         return "prompt or first_frame_image is required"
     duration = body.get("duration", 6)

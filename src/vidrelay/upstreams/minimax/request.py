@@ -65,9 +65,9 @@ MODEL_LIMITS: Mapping[str, ModelLimits] = {
     "I2V-01-live": ModelLimits(_SERIES_01, needs_image=True),
     "I2V-01": ModelLimits(_SERIES_01, needs_image=True),
 }
-OTHER_MODELS = ModelLimits({resolution: (6, 10) for resolution in SHORT_SIDES})
-"""A model this table does not know (a newer one): every resolution word and length MiniMax
-has used; the provider judges the combination."""
+OTHER_MODELS = ModelLimits({"768P": (6, 10), "1080P": (6, 10)})
+"""A model this table does not know (a newer one): the resolutions and lengths every current
+Hailuo model shares; the provider judges the combination (e.g. 1080P for 10 s)."""
 
 
 def map_request(request: UpstreamRequest) -> dict[str, Any]:
