@@ -95,34 +95,18 @@ class MiniMaxUpstream:
             code_meaning = meaning(code)
             if state is UpstreamState.FAILED or (
                 code_meaning.kind is FailureKind.REJECTED and code != INVALID_PARAMS
-            ):
-                # The job's own refusal (e.g. its video was moderated): it fails, refunded.
-                return UpstreamStatus(
-                    UpstreamState.FAILED,
-                    100,
-                    error_code=code_meaning.code,
-                    error_message=self._clean(
-                        describe(code_meaning, code, message), key, upstream_job_id
-                    ),
-                )
-            if code == INVALID_PARAMS:
+            ):  # the job's own refusal (e.g. its video was moderated): it fails, refunded
+                text = describe(code_meaning, code, message)
+                return self._failed(code_meaning.code, text, key, upstream_job_id)
+            if code == INVALID_PARAMS:  # the query's only parameter is the task id
                 raise UpstreamJobLost()
             raise self._refusal(response, code, message, key, upstream_job_id)
         if state is UpstreamState.FAILED:
             reason = answer.get("error_message")
-            text = reason.strip() if isinstance(reason, str) and reason.strip() else ""
-            return UpstreamStatus(
-                state,
-                100,
-                error_code="generation_failed",
-                error_message=self._clean(
-                    f"The upstream failed to generate the video: {text}"
-                    if text
-                    else "The upstream failed to generate the video.",
-                    key,
-                    upstream_job_id,
-                ),
-            )
+            text = "The upstream failed to generate the video"
+            if isinstance(reason, str) and reason.strip():
+                text += f": {reason.strip()}"
+            return self._failed("generation_failed", text + ".", key, upstream_job_id)
         if state is UpstreamState.COMPLETED:
             found = file_id(answer)
             if found:
@@ -138,7 +122,7 @@ class MiniMaxUpstream:
         video_file_id = self._file_ids.get(upstream_job_id) or await self._look_up_file_id(
             upstream_job_id, key
         )
-        refused: httpx.Response | None = None
+        status = 0
         for _ in range(_DOWNLOAD_TRIES):  # a refused URL (expired, not there yet): a fresh one
             url = await self._download_url(video_file_id, key, upstream_job_id)
             try:
@@ -149,20 +133,13 @@ class MiniMaxUpstream:
                 ) from None
             if refused is None:
                 return True
-            if failure_kind_for_status(refused.status_code) in (
-                FailureKind.UNAVAILABLE,
-                FailureKind.RATE_LIMITED,
-            ):
-                break
-        assert refused is not None
-        kind = failure_kind_for_status(refused.status_code)
-        if kind in (FailureKind.UNAVAILABLE, FailureKind.RATE_LIMITED):
-            raise self._http_error(refused, key, upstream_job_id, kind=kind)
+            status = refused.status_code
+            kind = failure_kind_for_status(status)
+            if kind in (FailureKind.UNAVAILABLE, FailureKind.RATE_LIMITED):
+                raise self._http_error(refused, key, upstream_job_id, kind=kind)
         # A CDN's 4xx (403 for an expired link, 404 not yet there) is never about our key,
         # which it is not sent: the video is not there (yet).
-        raise _content_unavailable(
-            f"The upstream has no video for this job (yet) ({refused.status_code})."
-        )
+        raise _content_unavailable(f"The upstream has no video for this job (yet) ({status}).")
 
     async def release(self, upstream_job_id: str) -> None:
         self._file_ids.pop(upstream_job_id, None)
@@ -276,6 +253,14 @@ class MiniMaxUpstream:
         code, message = base_resp(body) if body is not None else (0, "")
         text = self._clean(f"{message} ({code})", key, *hide) if message else None
         return self._http.error(response, message=text, kind=kind)
+
+    def _failed(self, code: str, message: str, key: str, upstream_job_id: str) -> UpstreamStatus:
+        return UpstreamStatus(
+            UpstreamState.FAILED,
+            100,
+            error_code=code,
+            error_message=self._clean(message, key, upstream_job_id),
+        )
 
     def _clean(self, message: str, key: str, *hide: str) -> str:
         cleaned = self._http.clean(message, hide, key=key)
