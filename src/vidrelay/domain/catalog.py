@@ -60,6 +60,9 @@ STANDARD_FIELDS = frozenset(
 )
 """The create fields every model takes; anything else must be a declared parameter."""
 OPERATION_CONDITION = "operation"
+SECONDS_CONDITION = "seconds"
+"""Besides declared parameters, a price condition may name these: the operation, and the
+length (for providers that sell a video at a fixed price per length)."""
 
 SIZES: tuple[str, ...] = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 DEFAULT_MODEL = "sora-2"
@@ -235,6 +238,8 @@ class NormalisedRequest:
         """The canonical text a price condition on `name` compares with (None: absent)."""
         if name == OPERATION_CONDITION:
             return self.operation.value
+        if name == SECONDS_CONDITION:
+            return self.seconds
         value = self.params.get(name)
         return None if value is None else value_text(value)
 

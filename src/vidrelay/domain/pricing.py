@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from vidrelay.domain.catalog import (
     OPERATION_CONDITION,
+    SECONDS_CONDITION,
     Catalog,
     ModelSpec,
     NormalisedRequest,
@@ -129,12 +130,21 @@ def price_conditions(model: ModelSpec, when: Mapping[str, object]) -> Conditions
                 )
             conditions.append((name, str(raw)))
             continue
+        if name == SECONDS_CONDITION:
+            text = str(raw).strip()
+            if isinstance(raw, bool) or not any(route.allows(text) for route in model.routes):
+                allowed = "; ".join(route.allowed_text() for route in model.routes)
+                raise InvalidRequest(
+                    f"{path}: {model.name} offers seconds {allowed}, not {raw!r}.", param=path
+                )
+            conditions.append((name, text))
+            continue
         param = model.param(name)
         if param is None:
             declared = ", ".join(p.name for p in model.params) or "none"
             raise InvalidRequest(
                 f"{path}: {model.name} declares no parameter {name!r} (declared: {declared}; "
-                f"or {OPERATION_CONDITION}).",
+                f"or {OPERATION_CONDITION}, {SECONDS_CONDITION}).",
                 param=path,
             )
         try:

@@ -20,8 +20,8 @@ docs_url = "https://www.volcengine.com/docs/82379/1520757"
 checked = "2026-11-29"
 
 [[models.upstream.prices]]
-per_second_usd = "0.05"
-when = { resolution = "1080p" }     # optional
+per_second_usd = "0.05"             # or per_request_usd, for a price per video
+when = { resolution = "1080p" }     # optional; `seconds` may be a condition too
 ```
 
 Every size and length an entry offers must be expressible to its provider (a test asks each
@@ -75,8 +75,15 @@ class ShippedModel:
 
     @property
     def cost_per_second_micros(self) -> int:
-        """The lowest list price: a channel's cost hint."""
-        return min(price.per_second_micros or 0 for price in self.list_prices)
+        """The lowest list price per second (a per-video price spread over the longest
+        length offered): a channel's cost hint."""
+        longest = max(int(s) for route in self.model.routes for s in route.seconds)
+        return min(
+            price.per_second_micros
+            if price.per_second_micros is not None
+            else (price.per_request_micros or 0) // longest
+            for price in self.list_prices
+        )
 
 
 def shipped_models() -> list[ShippedModel]:
@@ -109,7 +116,8 @@ def _entry(model: ModelSpec, upstream: object, where: str) -> ShippedModel:
         prices = tuple(
             PriceDeclaration(
                 model.name,
-                per_second_micros=usd_to_micros(str(price["per_second_usd"])),
+                per_second_micros=_micros(price.get("per_second_usd")),
+                per_request_micros=_micros(price.get("per_request_usd")),
                 when=dict(price.get("when", {})),
             )
             for price in upstream.get("prices", [])
@@ -127,6 +135,10 @@ def _entry(model: ModelSpec, upstream: object, where: str) -> ShippedModel:
     if not prices or not entry.docs_url.startswith("https://"):
         raise ShippedCatalogError(f"{where}: upstream: prices and an https docs_url are needed")
     return entry
+
+
+def _micros(usd: object) -> int | None:
+    return None if usd is None else usd_to_micros(str(usd))
 
 
 def _scaled(micros: int | None, markup: Decimal) -> int | None:
