@@ -76,7 +76,7 @@ _NOT_FROM_PARAMS = frozenset({"model", "content", "duration", "callback_url"})
 """Body fields a declared parameter never sets: the request's own model, prompt, image and
 length go there (and a callback would tell the provider where vidrelay runs)."""
 _TEXT_COMMAND = re.compile(
-    r"(?<!\S)--(?:resolution|rs|ratio|rt|duration|dur|frames|framepersecond|fps|watermark|wm"
+    r"(?:^|\s+)--(?:resolution|rs|ratio|rt|duration|dur|frames|framepersecond|fps|watermark|wm"
     r"|seed|camerafixed|cf)\s+\S+",
     re.IGNORECASE,
 )
