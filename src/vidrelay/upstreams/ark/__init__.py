@@ -17,9 +17,11 @@ Reference: https://docs.byteplus.com/en/docs/ModelArk/1520757 (create a task),
 https://docs.byteplus.com/en/docs/ModelArk/1521309 (query a task),
 https://docs.byteplus.com/en/docs/ModelArk/1299023 (error codes), and the same pages on
 Volcengine, https://www.volcengine.com/docs/82379/1520757 and /1521309. Read beside them:
-new-api's `relay/channel/task/doubao/adaptor.go` and `constants.go` (where new-api and the
-docs differ, the docs win: new-api sends no `ratio`/`resolution` unless given as metadata and
-maps `pending`/`processing`, words the docs do not list; kept here as running, harmless).
+new-api's `relay/channel/task/doubao/adaptor.go`, `constants.go` and `README.md`. Where they
+differ from the docs, the docs win: new-api sends `ratio`/`resolution` only when a client puts
+them in its metadata (here the size says them), and it knows no `cancelled` or `expired`, so
+such a task stays "in progress" there forever (here both end the job, refunded); the words it
+adds (`pending`, `processing`) are kept as running, harmless.
 Parts: `request` (the submit body), `status` (words, progress, the video URL), `errors` (codes
 to failure kinds), `adapter` (the calls, content retrieval and the probe).
 """

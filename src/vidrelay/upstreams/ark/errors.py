@@ -15,6 +15,9 @@ read). What the codes mean for vidrelay (ModelArk "Common error codes"), first m
   any 404/405 on submit; `InternalServiceError`, any 5xx or 408: UNAVAILABLE;
 - `MissingParameter`, `InvalidParameter` and any other 4xx: REJECTED.
 
+`QuotaExceeded` (a quota of the model, per minute or day, not the balance) is waited out like
+a rate limit; `SetLimitExceeded` stays until the operator raises the limit they set, so it
+benches the key like an empty balance.
 An endpoint that is closed or a model the account has not opened is the channel's problem,
 not the request's: another channel may serve it. An overdue balance will not clear by waiting
 or by another key of the same account being tried at once; the key is benched like a refused
