@@ -23,6 +23,7 @@ EMBEDDED_CHANNEL = "local"
 class ChannelProtocol(StrEnum):
     OPENAI = "openai"
     SORA2API = "sora2api"
+    ARK = "ark"
     LOCAL = "local"
     MINIMAX = "minimax"
 

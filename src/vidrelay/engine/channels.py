@@ -28,6 +28,7 @@ from vidrelay.engine.health import ChannelHealth
 from vidrelay.render.pool import RenderPool
 from vidrelay.settings import Settings
 from vidrelay.store.channels import ChannelDirectory
+from vidrelay.upstreams.ark import ArkUpstream
 from vidrelay.upstreams.base import Upstream
 from vidrelay.upstreams.local import LocalUpstream
 from vidrelay.upstreams.minimax import MiniMaxUpstream
@@ -63,6 +64,15 @@ def build_adapter(
                 connect_timeout_s=min(10.0, settings.upstream_timeout_s),
                 answer_timeout_s=settings.upstream_timeout_s,
                 outbound_allowlist=settings.outbound_allowlist_entries,
+                transport=transport,
+            )
+        case ChannelProtocol.ARK:
+            return ArkUpstream(
+                channel.name,
+                channel.base_url,
+                cost_per_second_micros=channel.cost_per_second_micros,
+                timeout_s=settings.upstream_timeout_s,
+                max_connections=settings.channel_request_concurrency * 2,
                 transport=transport,
             )
         case ChannelProtocol.LOCAL:
