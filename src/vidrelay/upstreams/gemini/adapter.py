@@ -27,13 +27,14 @@ from vidrelay.upstreams.http import UnexpectedContent, UpstreamHttp, json_object
 from vidrelay.upstreams.messages import key_hint
 
 API_VERSION = "/v1beta"
+API_KEY_HEADER = "x-goog-api-key"
 PROBE_LOOKUP = "listed the models (GET /v1beta/models?pageSize=1)"
 _OPERATION_NAME = re.compile(r"[\w.-]+(?:/[\w.-]+)*")
 
 
 def api_key_header(key: str) -> dict[str, str]:
     """Gemini takes the key in `x-goog-api-key` (never `?key=`: URLs end up in logs)."""
-    return {"x-goog-api-key": key} if key else {}
+    return {API_KEY_HEADER: key} if key else {}
 
 
 class GeminiUpstream:
@@ -64,6 +65,12 @@ class GeminiUpstream:
             transport=transport,
             auth_headers=api_key_header,
         )
+        # httpx drops only `Authorization` when a redirect leaves the origin: the video's
+        # redirect to storage would carry `x-goog-api-key` along. Every request of a chain
+        # passes this hook, so the key never leaves the channel's origin.
+        hooks = self._http.client.event_hooks
+        hooks["request"] = [*hooks.get("request", []), self._keep_key_on_origin]
+        self._http.client.event_hooks = hooks
         self._video_uris: dict[str, str] = {}
 
     async def submit(self, request: UpstreamRequest, key: str) -> str:
@@ -109,6 +116,7 @@ class GeminiUpstream:
         if variant != "video":
             return False
         known = self._video_uris.get(upstream_job_id)
+        looked_up = known is None
         if known is None:
             known = await self._fresh_video_uri(upstream_job_id, key)
         if known is None:
@@ -116,15 +124,16 @@ class GeminiUpstream:
         response = await self._save_video(known, destination, key)
         if response is None:
             return True
-        if response.status_code == 429 or response.status_code >= 500:
-            raise self._content_error(response, key, upstream_job_id)
+        error = self._content_error(response, key, upstream_job_id)
+        if error.kind is not FailureKind.CONTENT_UNAVAILABLE or looked_up:
+            raise error
         fresh = await self._fresh_video_uri(upstream_job_id, key)
         if fresh is not None and fresh != known:
             retried = await self._save_video(fresh, destination, key)
             if retried is None:
                 return True
-            response = retried
-        raise self._content_error(response, key, upstream_job_id)
+            error = self._content_error(retried, key, upstream_job_id)
+        raise error
 
     async def release(self, upstream_job_id: str) -> None:
         self._video_uris.pop(upstream_job_id, None)
@@ -147,6 +156,10 @@ class GeminiUpstream:
 
     async def close(self) -> None:
         await self._http.close()
+
+    async def _keep_key_on_origin(self, request: httpx.Request) -> None:
+        if API_KEY_HEADER in request.headers and not self._http.same_origin(request.url):
+            del request.headers[API_KEY_HEADER]
 
     # -- operations -----------------------------------------------------------------------
 
@@ -217,16 +230,21 @@ class GeminiUpstream:
             ) from None
 
     def _content_error(self, response: httpx.Response, key: str, name: str) -> UpstreamError:
-        """A refused download: a 4xx means "not there (yet)" (CONTENT_UNAVAILABLE), but the
-        API refusing our key is AUTH, and 429 and 5xx keep their meaning."""
-        kind: FailureKind | None = None
-        status = response.status_code
-        own_key_refused = status in (401, 403) and self._http.same_origin(response.url)
-        if 400 <= status < 500 and status != 429 and not own_key_refused:
-            kind = FailureKind.CONTENT_UNAVAILABLE
-        error = self._error(response, key, name, kind)
-        if kind is FailureKind.CONTENT_UNAVAILABLE:
-            error.code = "content_unavailable"
+        """A refused download means "not there (yet)" (CONTENT_UNAVAILABLE): a 4xx, or
+        storage refusing a link. The API refusing our key stays AUTH, and rate limits and
+        5xx keep their meaning."""
+        error = self._error(response, key, name)
+        foreign = not self._http.same_origin(response.url)
+        if error.kind is FailureKind.REJECTED or (error.kind is FailureKind.AUTH and foreign):
+            provider_message = parse_error(json_object(response)).message
+            message = (
+                error.message
+                if provider_message
+                else f"The upstream has no video for this job (yet) ({response.status_code})."
+            )
+            return UpstreamError(
+                message, code="content_unavailable", kind=FailureKind.CONTENT_UNAVAILABLE
+            )
         return error
 
     # -- errors ---------------------------------------------------------------------------
