@@ -268,7 +268,7 @@ class GeminiUpstream:
 
     def _clean(self, message: str, key: str, name: str | None = None) -> str:
         hide = [name, name.rsplit("/", 1)[-1]] if name else []
-        return UPSTREAM_ID.sub("[redacted]", self._http.clean(message, hide, key=key))
+        return self._http.clean(UPSTREAM_ID.sub("[redacted]", message), hide, key=key)
 
 
 def _no_video_yet() -> UpstreamError:

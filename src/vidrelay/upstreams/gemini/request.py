@@ -98,8 +98,8 @@ def map_request(request: UpstreamRequest) -> dict[str, Any]:
     resolution = RESOLUTIONS.get(min(width, height))
     if ratio is None or resolution is None:
         raise _unsupported(
-            f"size {normalised.size} is not a Veo format: 16:9 or 9:16 at 720p, 1080p or 4k "
-            "(1280x720, 720x1280, 1920x1080, 1080x1920, 3840x2160, 2160x3840)."
+            f"{model} cannot make {normalised.size}: Veo makes 16:9 or 9:16 at 720p, 1080p "
+            "or 4k (1280x720, 720x1280, 1920x1080, 1080x1920, 3840x2160, 2160x3840)."
         )
     if resolution not in limits.resolutions:
         raise _unsupported(f"{model} does not make {resolution} video.")
