@@ -93,6 +93,8 @@ class FakeOperation:
     fails: bool
     filtered: bool
     requests: int = 1  # the submit
+    link_serial: int = 0
+    """The video's current link is `files/{id}-{link_serial}`."""
 
     @property
     def completes_at(self) -> float:
@@ -167,12 +169,14 @@ class FakeGeminiUpstream:
         self.filter_reasons: list[str] = [DEFAULT_FILTER_REASON]
         self.weird_status_s = 0.0
         """For this long after creation an operation's `done` is WEIRD_DONE, not a boolean."""
-        self.lose_jobs = False
-        """Every operation answers 404 NOT_FOUND, as one the service no longer knows."""
+        self.lost_polls = 0
+        """Operation reads answered 404 NOT_FOUND, as for one the service no longer knows."""
         self.content_404s = 0
         """File downloads answered 404 NOT_FOUND before the video is served."""
-        self.link_lifetime_s: float | None = None
-        """Each operation answer names a new file link, valid this long (then 404)."""
+        self.stale_links = 0
+        """The next video links operations name are already expired (404 at download); an
+        operation then names a fresh link the next time it is read."""
+        self.expired_files: set[str] = set()
         self.content_is_html_page = False
         """A file download answers 200 with an HTML page."""
         self.submit_raw_body: str | None = None
@@ -276,7 +280,8 @@ class FakeGeminiUpstream:
         operation = self.operations.get(name + request.path_params["operation_id"])
         if operation is not None:
             operation.requests += 1
-        if operation is None or self.lose_jobs:
+        if operation is None or self.lost_polls > 0:
+            self.lost_polls = max(0, self.lost_polls - 1) if operation else self.lost_polls
             return _error(404, "NOT_FOUND", "Operation not found.")
         if self.poll_429s > 0:
             self.poll_429s -= 1
@@ -312,11 +317,7 @@ class FakeGeminiUpstream:
         if self.content_404s > 0:
             self.content_404s -= 1
             return _error(404, "NOT_FOUND", f"File files/{file_id} is not ready.")
-        minted_ms = int(file_id.rsplit("-", 1)[1])
-        if (
-            self.link_lifetime_s is not None
-            and time.time() - minted_ms / 1000 > self.link_lifetime_s
-        ):
+        if file_id in self.expired_files:
             return _error(404, "NOT_FOUND", f"File files/{file_id} has expired.")
         if self.content_is_html_page:
             return Response("<!DOCTYPE html><html>Gateway error</html>", media_type="text/html")
@@ -358,15 +359,23 @@ class FakeGeminiUpstream:
                 "raiMediaFilteredReasons": self.filter_reasons,
             }
         else:
-            minted_ms = int(now * 1000) if self.link_lifetime_s is not None else 0
             api = self.url or str(request.base_url).rstrip("/")
-            uri = f"{api}/v1beta/files/{operation.id}-{minted_ms}:download?alt=media"
+            uri = f"{api}/v1beta/files/{self._current_link(operation)}:download?alt=media"
             result = {"generatedSamples": [{"video": {"uri": uri}}]}
         return {
             "name": operation.name,
             "done": True,
             "response": {"@type": RESPONSE_TYPE, "generateVideoResponse": result},
         }
+
+    def _current_link(self, operation: FakeOperation) -> str:
+        if self.stale_links > 0:
+            self.stale_links -= 1
+            operation.link_serial += 1
+            self.expired_files.add(f"{operation.id}-{operation.link_serial}")
+        elif f"{operation.id}-{operation.link_serial}" in self.expired_files:
+            operation.link_serial += 1
+        return f"{operation.id}-{operation.link_serial}"
 
     def _finished_operation(self, file_id: str) -> FakeOperation | None:
         operation_id, _, minted = file_id.partition("-")
