@@ -23,8 +23,9 @@ EMBEDDED_CHANNEL = "local"
 class ChannelProtocol(StrEnum):
     OPENAI = "openai"
     SORA2API = "sora2api"
-    ARK = "ark"
     LOCAL = "local"
+    ARK = "ark"
+    GEMINI = "gemini"
     MINIMAX = "minimax"
 
 

@@ -12,7 +12,7 @@ import asyncio
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import assert_never
+from typing import Protocol, assert_never
 
 import httpx
 
@@ -30,6 +30,7 @@ from vidrelay.settings import Settings
 from vidrelay.store.channels import ChannelDirectory
 from vidrelay.upstreams.ark import ArkUpstream
 from vidrelay.upstreams.base import Upstream
+from vidrelay.upstreams.gemini import GeminiUpstream
 from vidrelay.upstreams.local import LocalUpstream
 from vidrelay.upstreams.minimax import MiniMaxUpstream
 from vidrelay.upstreams.openai import OpenAIUpstream
@@ -46,16 +47,8 @@ def build_adapter(
     branch fails the type check, never falls through to another adapter. `transport` replaces
     the network (tests)."""
     protocol = channel.protocol
+    adapter_class: _HttpAdapterClass
     match protocol:
-        case ChannelProtocol.OPENAI:
-            return OpenAIUpstream(
-                channel.name,
-                channel.base_url,
-                cost_per_second_micros=channel.cost_per_second_micros,
-                timeout_s=settings.upstream_timeout_s,
-                max_connections=settings.channel_request_concurrency * 2,
-                transport=transport,
-            )
         case ChannelProtocol.SORA2API:
             return Sora2ApiUpstream(
                 channel.name,
@@ -66,15 +59,6 @@ def build_adapter(
                 outbound_allowlist=settings.outbound_allowlist_entries,
                 transport=transport,
             )
-        case ChannelProtocol.ARK:
-            return ArkUpstream(
-                channel.name,
-                channel.base_url,
-                cost_per_second_micros=channel.cost_per_second_micros,
-                timeout_s=settings.upstream_timeout_s,
-                max_connections=settings.channel_request_concurrency * 2,
-                transport=transport,
-            )
         case ChannelProtocol.LOCAL:
             return LocalUpstream(
                 render_pool(),
@@ -83,17 +67,39 @@ def build_adapter(
                 cost_per_second_micros=channel.cost_per_second_micros,
                 name=channel.name,
             )
+        case ChannelProtocol.OPENAI:
+            adapter_class = OpenAIUpstream
+        case ChannelProtocol.ARK:
+            adapter_class = ArkUpstream
+        case ChannelProtocol.GEMINI:
+            adapter_class = GeminiUpstream
         case ChannelProtocol.MINIMAX:
-            return MiniMaxUpstream(
-                channel.name,
-                channel.base_url,
-                cost_per_second_micros=channel.cost_per_second_micros,
-                timeout_s=settings.upstream_timeout_s,
-                max_connections=settings.channel_request_concurrency * 2,
-                transport=transport,
-            )
+            adapter_class = MiniMaxUpstream
         case _:
             assert_never(protocol)
+    return adapter_class(
+        channel.name,
+        channel.base_url,
+        cost_per_second_micros=channel.cost_per_second_micros,
+        timeout_s=settings.upstream_timeout_s,
+        max_connections=settings.channel_request_concurrency * 2,
+        transport=transport,
+    )
+
+
+class _HttpAdapterClass(Protocol):
+    """How every adapter of a plain HTTP protocol is made (one pool per channel)."""
+
+    def __call__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        cost_per_second_micros: int,
+        timeout_s: float,
+        max_connections: int,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> Upstream: ...
 
 
 @dataclass
