@@ -70,17 +70,13 @@ DOCUMENTED_FIELDS = ModelLimits(_THREE_TO_FIFTEEN, _STD_OR_PRO, sound="any")
 """A model not in `MODELS`: the enums of the `duration` and `mode` fields themselves."""
 
 
-def _switched_on(value: ParamValue) -> bool:
+def _on_off(value: ParamValue) -> str:
     text = value_text(value).lower()
     if text in ("true", "on", "1"):
-        return True
+        return "on"
     if text in ("false", "off", "0"):
-        return False
-    raise _rejected(f"{text[:40]!r} is neither on nor off (true or false) on this upstream.")
-
-
-def _on_off(value: ParamValue) -> str:
-    return "on" if _switched_on(value) else "off"
+        return "off"
+    raise _rejected(f"sound is on or off (true or false) on this upstream; got {text[:40]!r}.")
 
 
 def _number(value: ParamValue) -> float:
@@ -102,7 +98,6 @@ PARAM_FIELDS: dict[str, ProviderField] = {
     "cfg_scale": ProviderField("cfg_scale", _number),
     "generate_audio": ProviderField("sound", _on_off),
     "sound": ProviderField("sound", _on_off),
-    "watermark": ProviderField("watermark_info", lambda value: {"enabled": _switched_on(value)}),
 }
 """vidrelay's parameter names (snake_case, as other protocols use them) → Kling's fields."""
 
