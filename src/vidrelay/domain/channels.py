@@ -26,6 +26,7 @@ class ChannelProtocol(StrEnum):
     LOCAL = "local"
     ARK = "ark"
     GEMINI = "gemini"
+    KLING = "kling"
     MINIMAX = "minimax"
 
 

@@ -31,6 +31,7 @@ from vidrelay.store.channels import ChannelDirectory
 from vidrelay.upstreams.ark import ArkUpstream
 from vidrelay.upstreams.base import Upstream
 from vidrelay.upstreams.gemini import GeminiUpstream
+from vidrelay.upstreams.kling import KlingUpstream
 from vidrelay.upstreams.local import LocalUpstream
 from vidrelay.upstreams.minimax import MiniMaxUpstream
 from vidrelay.upstreams.openai import OpenAIUpstream
@@ -73,6 +74,8 @@ def build_adapter(
             adapter_class = ArkUpstream
         case ChannelProtocol.GEMINI:
             adapter_class = GeminiUpstream
+        case ChannelProtocol.KLING:
+            adapter_class = KlingUpstream
         case ChannelProtocol.MINIMAX:
             adapter_class = MiniMaxUpstream
         case _:
