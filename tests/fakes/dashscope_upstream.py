@@ -162,6 +162,8 @@ class FakeDashScope:
         """The CDN answers 404 (`NoSuchKey`) this many times before serving the video."""
         self.url_lifetime_s = 86400.0
         """How long a signed video URL is good for; past it the CDN answers 403 (expired)."""
+        self.expire_urls = 0
+        """The next this many video URLs handed out are already past their `Expires`."""
         self.outage = False
         """Every API route answers 503, as an upstream that is down."""
 
@@ -317,9 +319,13 @@ class FakeDashScope:
         return answer
 
     def _signed_url(self, task: FakeTask, now: float) -> str:
+        expires = now + self.url_lifetime_s
+        if self.expire_urls > 0:
+            self.expire_urls -= 1
+            expires = now - 1.0
         query = urlencode(
             {
-                "Expires": f"{now + self.url_lifetime_s:.3f}",
+                "Expires": f"{expires:.3f}",
                 "OSSAccessKeyId": "LTAI5tFakeAccessKey",
                 "Signature": uuid.uuid4().hex,
             }
