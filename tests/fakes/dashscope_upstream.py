@@ -271,6 +271,8 @@ class FakeDashScope:
     async def _cdn(self, request: Request) -> Response:
         self._record(request)
         task = self.tasks.get(request.path_params["task_id"])
+        if task is not None:
+            task.requests += 1
         if task is None or task.ending != "SUCCEEDED":
             return _oss_error(404, "NoSuchKey", "The specified key does not exist.")
         if self.content_404s > 0:
