@@ -28,6 +28,7 @@ class ChannelProtocol(StrEnum):
     GEMINI = "gemini"
     KLING = "kling"
     MINIMAX = "minimax"
+    DASHSCOPE = "dashscope"
 
 
 class ChannelError(ValueError):

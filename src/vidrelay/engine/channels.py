@@ -32,6 +32,7 @@ from vidrelay.upstreams.ark import ArkUpstream
 from vidrelay.upstreams.base import Upstream
 from vidrelay.upstreams.gemini import GeminiUpstream
 from vidrelay.upstreams.kling import KlingUpstream
+from vidrelay.upstreams.dashscope import DashScopeUpstream
 from vidrelay.upstreams.local import LocalUpstream
 from vidrelay.upstreams.minimax import MiniMaxUpstream
 from vidrelay.upstreams.openai import OpenAIUpstream
@@ -78,6 +79,8 @@ def build_adapter(
             adapter_class = KlingUpstream
         case ChannelProtocol.MINIMAX:
             adapter_class = MiniMaxUpstream
+        case ChannelProtocol.DASHSCOPE:
+            adapter_class = DashScopeUpstream
         case _:
             assert_never(protocol)
     return adapter_class(
