@@ -24,6 +24,7 @@ class ChannelProtocol(StrEnum):
     OPENAI = "openai"
     SORA2API = "sora2api"
     LOCAL = "local"
+    VIDU = "vidu"
 
 
 class ChannelError(ValueError):

@@ -32,6 +32,7 @@ from vidrelay.upstreams.base import Upstream
 from vidrelay.upstreams.local import LocalUpstream
 from vidrelay.upstreams.openai import OpenAIUpstream
 from vidrelay.upstreams.sora2api import Sora2ApiUpstream
+from vidrelay.upstreams.vidu import ViduUpstream
 
 
 def build_adapter(
@@ -71,6 +72,15 @@ def build_adapter(
                 settings.render_font,
                 cost_per_second_micros=channel.cost_per_second_micros,
                 name=channel.name,
+            )
+        case ChannelProtocol.VIDU:
+            return ViduUpstream(
+                channel.name,
+                channel.base_url,
+                cost_per_second_micros=channel.cost_per_second_micros,
+                timeout_s=settings.upstream_timeout_s,
+                max_connections=settings.channel_request_concurrency * 2,
+                transport=transport,
             )
         case _:
             assert_never(protocol)
