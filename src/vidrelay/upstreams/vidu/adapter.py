@@ -179,17 +179,17 @@ class ViduUpstream:
 
     async def _save_video(self, url: str, destination: Path, key: str) -> UpstreamError | None:
         """None once the video at `url` is saved, else why not (a 4xx or a page that is not
-        a video: CONTENT_UNAVAILABLE; a 5xx: UNAVAILABLE)."""
+        a video: CONTENT_UNAVAILABLE; a 5xx: UNAVAILABLE; a 429: RATE_LIMITED)."""
         try:
             response = await self._http.download(url, destination, key, looks_like_video)
         except UnexpectedContent:
             return self._not_there("The upstream sent something that is not a video.")
         if response is None:
             return None
-        kind = failure_kind_for_status(response.status_code)
-        if kind is FailureKind.REJECTED:
-            return self._not_there()
-        return self._http.error(response, kind=kind, key=key)
+        status = response.status_code
+        if 400 <= status < 500 and status not in (408, 429):
+            return self._not_there()  # expired (403), not there yet (404): ask again later
+        return self._http.error(response, key=key)
 
     @staticmethod
     def _not_there(message: str = "The upstream has no video for this job (yet).") -> UpstreamError:

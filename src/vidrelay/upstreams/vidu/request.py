@@ -3,9 +3,9 @@
 
 - `size` → `aspect_ratio` (the W/H ratio matched against 16:9, 9:16, 1:1, 4:3, 3:4) and
   `resolution` (the short side: 360, 540, 720 or 1080 lines; failing that, the tier with the
-  same pixel count, as Vidu's square 720p is 960x960). img2video takes no `aspect_ratio`:
-  the video follows the image. A declared `resolution` or `aspect_ratio` parameter wins over
-  what the size says (a model priced per resolution declares one).
+  same pixel count, as Vidu's square 720p is 960x960). img2video takes no `aspect_ratio` (the
+  video follows the image) nor `style`. A declared `resolution` or `aspect_ratio` parameter
+  wins over what the size says (a model priced per resolution declares one).
 - `seconds` → `duration` (an int).
 - the reference image → `images: ["data:image/png;base64,…"]` (Vidu wants the content type).
 - declared parameters → top-level fields, under Vidu's name where ours differs (`PARAM_FIELDS`),
@@ -45,6 +45,9 @@ PARAM_FIELDS = {
 """Our parameter names that Vidu spells otherwise; every other name goes as it is (`seed`,
 `movement_amplitude`, `bgm`, `audio`, `style`, `off_peak`, `watermark`, `voice_id`,
 `payload`, …)."""
+_TEXT_TO_VIDEO_ONLY = frozenset({"style"})
+"""Documented for text2video only: left out of an img2video body (Vidu may refuse a field it
+does not take, `FieldUnwanted`)."""
 _FROM_THE_REQUEST = frozenset({"model", "prompt", "duration", "images", "callback_url"})
 """Fields the request itself sets: a parameter may not override them (the job is priced by
 its `seconds`, and vidrelay's own webhook is not Vidu's callback)."""
@@ -120,6 +123,7 @@ def submit_body(request: UpstreamRequest) -> dict[str, Any]:
         body["aspect_ratio"] = ratio
     else:
         body["images"] = [image_data_url(request.reference_image)]
+        params = {name: value for name, value in params.items() if name not in _TEXT_TO_VIDEO_ONLY}
     body.update({PARAM_FIELDS.get(name, name): value for name, value in params.items()})
     return body
 
