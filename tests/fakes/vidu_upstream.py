@@ -4,9 +4,10 @@ It speaks the documented wire protocol: `POST /ent/v2/text2video` and `/ent/v2/i
 (JSON, `Authorization: Token <key>`) answer `{"task_id", "state": "created", …}`;
 `GET /ent/v2/tasks/{id}/creations` answers `{"id", "state", "err_code", "credits",
 "creations": [{"id", "url", "cover_url"}]}` with `state` going created → queueing →
-processing → success | failed; errors are `{"code", "reason", "message", "metadata"}` with the
-HTTP status of the docs' error-code table. The video lives on a "CDN" on another port (another
-origin) behind signed URLs that expire.
+processing → success | failed; `GET /ent/v2/credits` tells the account's balance. Errors are
+`{"code", "reason", "message", "metadata"}` with the HTTP status of the docs' error-code
+table. The video lives on a "CDN" on another port (another origin) behind signed URLs that
+expire.
 
 In tests::
 
@@ -111,6 +112,7 @@ class FakeViduUpstream:
                 Route("/ent/v2/text2video", self._text2video, methods=["POST"]),
                 Route("/ent/v2/img2video", self._img2video, methods=["POST"]),
                 Route("/ent/v2/tasks/{task_id}/creations", self._creations, methods=["GET"]),
+                Route("/ent/v2/credits", self._credits, methods=["GET"]),
                 Route("/cdn/{task_id}/{file}", self._cdn, methods=["GET"]),
                 Route("/_stats", self._stats, methods=["GET"]),
             ]
@@ -134,7 +136,9 @@ class FakeViduUpstream:
         """Submits refused 400 `AuditSubmitIllegal` with `moderation_message`."""
         self.moderation_message = "submit is illegal"
         self.balance_exhausted = False
-        """Submits refused 400 `CreditInsufficient`: the account has no credits left."""
+        """Submits refused 400 `CreditInsufficient`; `/ent/v2/credits` says 0 remain."""
+        self.offer_credits_lookup = True
+        """False: `GET /ent/v2/credits` is 404, as on a relay that speaks only Vidu's tasks."""
         self.fail_tasks_with: str | None = None
         """Tasks end `failed` with this `err_code` (`CreationPolicyViolation`, …, or "")."""
         self.unknown_state_s = 0.0
@@ -299,6 +303,40 @@ class FakeViduUpstream:
                 "creations": creations,
             }
         )
+
+    async def _credits(self, request: Request) -> Response:
+        self._record(request)
+        _key, refusal = self._authorise(request)
+        if refusal is not None:
+            return refusal
+        if not self.offer_credits_lookup:
+            return _error(404, "NotFound", "not found")
+        now = time.time()
+        running = sum(1 for task in self.tasks.values() if task.completes_at > now)
+        remain = 0 if self.balance_exhausted else 100_000
+        body: dict[str, Any] = {
+            "remains": [
+                {
+                    "type": "metered",
+                    "credit_remain": remain,
+                    "concurrency_limit": 50,
+                    "current_concurrency": running,
+                    "queue_count": 0,
+                }
+            ]
+        }
+        if request.query_params.get("show_detail") == "true":
+            body["packages"] = [
+                {
+                    "id": "1",
+                    "name": "credits",
+                    "type": "metered",
+                    "concurrency": 50,
+                    "credit_amount": 100_000,
+                    "credit_remain": remain,
+                }
+            ]
+        return JSONResponse(body)
 
     async def _cdn(self, request: Request) -> Response:
         self._record(request)

@@ -36,6 +36,7 @@ from vidrelay.upstreams.base import (
     UpstreamStatus,
 )
 from vidrelay.upstreams.vidu import ViduUpstream, map_request, state_for_status
+from vidrelay.upstreams.vidu.status import credits_exhausted
 
 KEY = "vidu-key-test-0001-abcdef"
 OTHER_KEY = "vidu-key-test-0002-ghijkl"
@@ -715,23 +716,47 @@ async def test_a_cdn_that_fails_with_a_5xx_is_unavailable(tmp_path: Path) -> Non
 # -- probe ------------------------------------------------------------------------------------
 
 
-async def test_a_probe_looks_up_a_task_that_cannot_exist_and_accepts_a_good_key(
+async def test_a_probe_asks_the_accounts_credits_and_accepts_a_good_key(
     adapter: ViduUpstream, fake: FakeViduUpstream
 ) -> None:
     probe = await adapter.probe(KEY)
 
     assert probe.ok
-    assert "looked up task 0" in probe.detail
+    assert probe.detail == "the key was accepted (asked the account's credits)"
     assert KEY not in probe.key_hint and probe.key_hint.startswith("vidu-")
     [sent] = fake.requests
-    assert (sent.method, sent.path, sent.key) == ("GET", "/ent/v2/tasks/0/creations", KEY)
+    assert (sent.method, sent.path, sent.key) == ("GET", "/ent/v2/credits", KEY)
+    assert sent.query == {"show_detail": "false"}
+    assert fake.tasks == {}
+
+
+async def test_a_probe_reports_an_account_without_credits(
+    adapter: ViduUpstream, fake: FakeViduUpstream
+) -> None:
+    fake.balance_exhausted = True
+    probe = await adapter.probe(KEY)
+    assert not probe.ok
+    assert "no credits left" in probe.detail
+
+
+async def test_without_a_credits_look_up_a_probe_looks_up_a_task_that_cannot_exist(
+    adapter: ViduUpstream, fake: FakeViduUpstream
+) -> None:
+    fake.offer_credits_lookup = False
+    probe = await adapter.probe(KEY)
+
+    assert probe.ok and "looked up task 0" in probe.detail
+    assert [sent.path for sent in fake.requests] == [
+        "/ent/v2/credits",
+        "/ent/v2/tasks/0/creations",
+    ]
     assert fake.tasks == {}
 
 
 async def test_a_probe_reports_a_refused_key(adapter: ViduUpstream) -> None:
     probe = await adapter.probe("vidu-key-not-known-9999")
     assert not probe.ok
-    assert probe.detail == "the key was refused (401)"
+    assert probe.detail == "the key was refused (401, asked the account's credits)"
 
 
 async def test_a_probe_of_an_upstream_that_is_down_or_unreachable(fake: FakeViduUpstream) -> None:
@@ -763,6 +788,24 @@ async def test_a_probe_reads_vidus_reason(answer: httpx.Response, ok: bool) -> N
     probe = await upstream.probe(KEY)
     assert probe.ok is ok, probe.detail
     await upstream.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "exhausted"),
+    [
+        ({"remains": [{"type": "metered", "credit_remain": 0}]}, True),
+        ({"remaining_credits": [{"type": "test", "credit_remain": 0}]}, True),
+        ({"remains": [{"type": "metered", "credit_remain": 0},
+                      {"type": "test", "credit_remain": 12}]}, False),
+        ({"remains": [{"type": "concurrent", "credit_remain": 0}]}, False),
+        ({"remains": []}, False),
+        ({}, False),
+    ],
+)  # fmt: skip
+def test_the_credits_answer_says_when_the_account_can_pay_for_nothing(
+    body: dict[str, Any], exhausted: bool
+) -> None:
+    assert credits_exhausted(body) is exhausted
 
 
 def test_the_fake_speaks_json_errors_as_the_docs_show() -> None:

@@ -30,8 +30,14 @@ from vidrelay.upstreams.vidu.errors import (
     task_failure,
 )
 from vidrelay.upstreams.vidu.request import submit_body, submit_path
-from vidrelay.upstreams.vidu.status import progress_percent, state_for_status, video_url
+from vidrelay.upstreams.vidu.status import (
+    credits_exhausted,
+    progress_percent,
+    state_for_status,
+    video_url,
+)
 
+CREDITS_PATH = "/ent/v2/credits"
 PROBE_TASK_ID = "0"
 """A task id Vidu never hands out: looking it up checks the key and bills nothing."""
 
@@ -128,21 +134,43 @@ class ViduUpstream:
         self._video_urls.pop(upstream_job_id, None)
 
     async def probe(self, key: str) -> KeyProbe:
-        """Look up a task that cannot exist: Vidu checks the key first, then answers
-        `TaskNotFound`. Nothing is submitted or billed."""
+        """Ask the account's credits (`GET /ent/v2/credits`): reachability, the key and the
+        balance at once, billing nothing. Where that look-up is not offered (404), look up a
+        task that cannot exist: Vidu checks the key, then answers `TaskNotFound`."""
+        response = await self._http.send(
+            "GET", self._http.url(CREDITS_PATH), key, params={"show_detail": "false"}
+        )
+        if response.status_code in (404, 405):
+            return await self._probe_by_task_lookup(key)
+        hint = key_hint(key)
+        asked = "asked the account's credits"
+        if response.is_success:
+            body = self._json_object(response)
+            if credits_exhausted(body):
+                return KeyProbe(hint, False, f"the account has no credits left ({asked})")
+            return KeyProbe(hint, True, f"the key was accepted ({asked})")
+        return self._probe_refusal(response, key, asked)
+
+    async def _probe_by_task_lookup(self, key: str) -> KeyProbe:
         looked_up = f"looked up task {PROBE_TASK_ID}, which does not exist"
         response = await self._http.send("GET", self._task_url(PROBE_TASK_ID), key)
         reason = error_details(json_object(response)).reason
-        kind, code = kind_for(reason, response.status_code)
+        if response.is_success or reason == TASK_NOT_FOUND:
+            return KeyProbe(key_hint(key), True, f"the key was accepted ({looked_up})")
+        return self._probe_refusal(response, key, looked_up)
+
+    def _probe_refusal(self, response: httpx.Response, key: str, asked: str) -> KeyProbe:
+        """What an error answer to a probe's look-up says of the key."""
+        kind, code = kind_for(error_details(json_object(response)).reason, response.status_code)
         kind = kind or failure_kind_for_status(response.status_code)
         hint = key_hint(key)
-        if response.is_success or reason == TASK_NOT_FOUND or kind is FailureKind.REJECTED:
-            return KeyProbe(hint, True, f"the key was accepted ({looked_up})")
+        if kind is FailureKind.REJECTED:  # the key passed; the look-up itself was refused
+            return KeyProbe(hint, True, f"the key was accepted ({asked})")
         if kind is FailureKind.RATE_LIMITED:
-            return KeyProbe(hint, True, f"the key was accepted but is rate limited ({looked_up})")
+            return KeyProbe(hint, True, f"the key was accepted but is rate limited ({asked})")
         if kind is FailureKind.AUTH and code is None:
-            return KeyProbe(hint, False, f"the key was refused ({response.status_code})")
-        return KeyProbe(hint, False, self._error(response, key).message)
+            return KeyProbe(hint, False, f"the key was refused ({response.status_code}, {asked})")
+        return KeyProbe(hint, False, f"{self._error(response, key).message} ({asked})")
 
     async def close(self) -> None:
         await self._http.close()

@@ -1,5 +1,6 @@
 """The status mapper: a task's `GET /ent/v2/tasks/{id}/creations` answer as our state,
-progress and the URL of the finished video.
+progress and the URL of the finished video (and, for the probe, what `GET /ent/v2/credits`
+says of the account).
 
 Vidu's words are `created`, `queueing`, `processing`, `success` and `failed`; it gives no
 progress number, so progress follows the word (queued 5, processing 50, done 100) unless a
@@ -53,3 +54,19 @@ def video_url(body: dict[str, Any]) -> str | None:
             if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
                 return url
     return None
+
+
+def credits_exhausted(body: dict[str, Any]) -> bool:
+    """Whether `GET /ent/v2/credits` says the account can pay for nothing more: every package
+    it lists has no credits left and none is a `concurrent` package (billed otherwise). The
+    docs name the list `remaining_credits`, their example `remains`: either is read."""
+    remains = body.get("remains", body.get("remaining_credits"))
+    if not isinstance(remains, list) or not remains:
+        return False
+    for package in remains:
+        if not isinstance(package, dict) or package.get("type") == "concurrent":
+            return False
+        left = package.get("credit_remain")
+        if not isinstance(left, int | float) or isinstance(left, bool) or left > 0:
+            return False
+    return True
