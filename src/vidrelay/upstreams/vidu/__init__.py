@@ -10,14 +10,16 @@ Token <key>`. Errors say why in the body's `reason` (`CreditInsufficient`, `Audi
 
 References followed: https://platform.vidu.com/docs/text-to-video,
 https://platform.vidu.com/docs/image-to-video, https://platform.vidu.com/docs/get-generation,
-https://platform.vidu.com/docs/error-code (and the same pages on platform.vidu.cn). Read for
+https://platform.vidu.com/docs/error-code, https://platform.vidu.com/docs/get-account-info
+(`GET /ent/v2/credits`, what the probe asks) and the same pages on platform.vidu.cn. Read for
 comparison: new-api's `relay/channel/task/vidu/adaptor.go` and `plugins/tasks/vidu/plugin.js`
-(QuantumNous/new-api); where they differ from the docs the docs win: new-api sends no
-`aspect_ratio`, puts the size in `resolution`, sends `images: null` to text2video and treats
-an unknown state as an error, where this adapter follows the documented fields and counts an
-unknown state as running. Parts: `request` (size, seconds, image and parameters as the
-submit body), `status` (words, progress, where the video is), `errors` (what a `reason` or an
-`err_code` means), `adapter` (the calls, content retrieval and the probe).
+(QuantumNous/new-api). Where they differ from the docs the docs win: new-api sends no
+`aspect_ratio`, puts the client's size in `resolution` and sends `images: null` to
+text2video, where this adapter sends the documented fields only. new-api also fails a task
+whose state it does not know; here it counts as running. Parts: `request` (size, seconds,
+image and parameters as the submit body), `status` (words, progress, where the video is, the
+account's credits), `errors` (what a `reason` or an `err_code` means), `adapter` (the calls,
+content retrieval and the probe).
 """
 
 from vidrelay.upstreams.vidu.adapter import ViduUpstream

@@ -84,18 +84,16 @@ class ViduUpstream:
             raise self._error(response, key)
         answer = self._json_object(response)
         task_id = answer.get("task_id", answer.get("id"))
-        if (
-            isinstance(task_id, bool)
-            or not isinstance(task_id, str | int)
-            or not str(task_id).strip()
-        ):
+        if isinstance(task_id, int) and not isinstance(task_id, bool):
+            task_id = str(task_id)
+        if not isinstance(task_id, str) or not task_id.strip():
             raise UpstreamError(
                 "The upstream accepted the request but returned no task id.",
                 code="upstream_bad_response",
                 kind=FailureKind.UNAVAILABLE,
             )
         # An answer that already says `failed` still names a task: the next poll reports why.
-        return str(task_id)
+        return task_id
 
     async def poll(self, upstream_job_id: str, key: str) -> UpstreamStatus:
         body = await self._get_task(upstream_job_id, key)
