@@ -29,6 +29,7 @@ class ChannelProtocol(StrEnum):
     KLING = "kling"
     MINIMAX = "minimax"
     DASHSCOPE = "dashscope"
+    VIDU = "vidu"
 
 
 class ChannelError(ValueError):

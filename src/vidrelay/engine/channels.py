@@ -37,6 +37,7 @@ from vidrelay.upstreams.local import LocalUpstream
 from vidrelay.upstreams.minimax import MiniMaxUpstream
 from vidrelay.upstreams.openai import OpenAIUpstream
 from vidrelay.upstreams.sora2api import Sora2ApiUpstream
+from vidrelay.upstreams.vidu import ViduUpstream
 
 
 def build_adapter(
@@ -81,6 +82,8 @@ def build_adapter(
             adapter_class = MiniMaxUpstream
         case ChannelProtocol.DASHSCOPE:
             adapter_class = DashScopeUpstream
+        case ChannelProtocol.VIDU:
+            adapter_class = ViduUpstream
         case _:
             assert_never(protocol)
     return adapter_class(
