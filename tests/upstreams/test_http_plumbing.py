@@ -53,6 +53,30 @@ async def test_the_credential_goes_to_the_channels_origin_and_never_to_a_cdn(
     await plumbing.close()
 
 
+async def test_a_providers_own_credential_header_does_not_follow_a_redirect_either(
+    tmp_path: Path,
+) -> None:
+    seen: dict[str, str | None] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[request.url.host] = request.headers.get("x-goog-api-key")
+        if request.url.host == "api.provider.example":
+            return httpx.Response(302, headers={"location": "https://storage.example.net/v"})
+        return httpx.Response(200, content=tiny_mp4())
+
+    plumbing = UpstreamHttp(
+        "https://api.provider.example",
+        timeout=httpx.Timeout(5.0),
+        transport=httpx.MockTransport(handler),
+        auth_headers=lambda key: {"x-goog-api-key": key},
+    )
+    await plumbing.download(
+        plumbing.url("/files/1:download"), tmp_path / "v.mp4", "AIza-key", looks_like_video
+    )
+    assert seen == {"api.provider.example": "AIza-key", "storage.example.net": None}
+    await plumbing.close()
+
+
 async def test_a_download_that_is_not_a_video_or_ends_early_leaves_no_file(tmp_path: Path) -> None:
     def html(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=b"<!doctype html><p>signed URL expired</p>")

@@ -25,10 +25,10 @@ class ChannelProtocol(StrEnum):
     SORA2API = "sora2api"
     LOCAL = "local"
     ARK = "ark"
+    DASHSCOPE = "dashscope"
     GEMINI = "gemini"
     KLING = "kling"
     MINIMAX = "minimax"
-    DASHSCOPE = "dashscope"
     VIDU = "vidu"
 
 

@@ -30,9 +30,9 @@ from vidrelay.settings import Settings
 from vidrelay.store.channels import ChannelDirectory
 from vidrelay.upstreams.ark import ArkUpstream
 from vidrelay.upstreams.base import Upstream
+from vidrelay.upstreams.dashscope import DashScopeUpstream
 from vidrelay.upstreams.gemini import GeminiUpstream
 from vidrelay.upstreams.kling import KlingUpstream
-from vidrelay.upstreams.dashscope import DashScopeUpstream
 from vidrelay.upstreams.local import LocalUpstream
 from vidrelay.upstreams.minimax import MiniMaxUpstream
 from vidrelay.upstreams.openai import OpenAIUpstream

@@ -112,10 +112,12 @@ class UpstreamHttp:
         self._origin = origin(self.base)
         self._auth_headers = auth_headers
         self._hidden = (self.base_url, self.base.netloc.decode("ascii"), self.base.host)
+        self._credential_headers: set[str] = set()  # every header a credential went out in
         self.client = httpx.AsyncClient(
             timeout=timeout,
             limits=limits or httpx.Limits(max_connections=64, max_keepalive_connections=64),
             transport=transport,
+            event_hooks={"request": [self._keep_credentials_on_origin]},
         )
 
     def url(self, path: str) -> str:
@@ -126,7 +128,19 @@ class UpstreamHttp:
 
     def headers_for(self, url: str | httpx.URL, key: str) -> dict[str, str]:
         """The credential's headers for the channel's own origin; nothing for anywhere else."""
-        return self._auth_headers(key) if key and self.same_origin(url) else {}
+        if not key or not self.same_origin(url):
+            return {}
+        headers = self._auth_headers(key)
+        self._credential_headers.update(name.lower() for name in headers)
+        return headers
+
+    async def _keep_credentials_on_origin(self, request: httpx.Request) -> None:
+        """httpx drops only `Authorization` when a redirect leaves the origin; a provider's
+        own header (`x-goog-api-key`) would follow it to storage. Every request of a redirect
+        chain passes here, so no credential header ever leaves the channel's origin."""
+        if not self.same_origin(request.url):
+            for name in self._credential_headers & {n.lower() for n in request.headers}:
+                del request.headers[name]
 
     async def send(self, method: str, url: str, key: str, **options: Any) -> httpx.Response:
         """One request, its credential attached when `url` is the channel's own origin."""

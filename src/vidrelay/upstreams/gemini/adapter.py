@@ -65,12 +65,6 @@ class GeminiUpstream:
             transport=transport,
             auth_headers=api_key_header,
         )
-        # httpx drops only `Authorization` when a redirect leaves the origin: the video's
-        # redirect to storage would carry `x-goog-api-key` along. Every request of a chain
-        # passes this hook, so the key never leaves the channel's origin.
-        hooks = self._http.client.event_hooks
-        hooks["request"] = [*hooks.get("request", []), self._keep_key_on_origin]
-        self._http.client.event_hooks = hooks
         self._video_uris: dict[str, str] = {}
 
     async def submit(self, request: UpstreamRequest, key: str) -> str:
@@ -156,10 +150,6 @@ class GeminiUpstream:
 
     async def close(self) -> None:
         await self._http.close()
-
-    async def _keep_key_on_origin(self, request: httpx.Request) -> None:
-        if API_KEY_HEADER in request.headers and not self._http.same_origin(request.url):
-            del request.headers[API_KEY_HEADER]
 
     # -- operations -----------------------------------------------------------------------
 
