@@ -28,7 +28,8 @@ MODEL = "minimax-hailuo-2.3"
 UPSTREAM_MODEL = "MiniMax-Hailuo-2.3"
 KEY_A, KEY_B = "sk-mm-a1-0123456789", "sk-mm-b1-9876543210"
 ENTRY = next(entry for entry in shipped_models() if entry.model.name == MODEL)
-PRICE_6S = 6 * ENTRY.prices()[0].per_second_micros
+PRICE_6S = 280_000  # MiniMax's list price of a 6 s video at 768P: $0.28
+PRICE_10S = 560_000  # and of a 10 s one: $0.56
 
 
 @pytest.fixture
@@ -150,7 +151,7 @@ async def test_the_reference_image_reaches_minimax_as_the_first_frame(
     encoded = base64.b64encode(image).decode("ascii")
     assert sent.json["first_frame_image"] == f"data:image/png;base64,{encoded}"
     assert (sent.json["duration"], sent.json["resolution"]) == (10, "768P")
-    price_10s = 10 * ENTRY.prices()[0].per_second_micros
+    price_10s = PRICE_10S
     assert await relay.money() == (STARTING_BALANCE - price_10s,) * 2
 
 
