@@ -340,19 +340,21 @@ async def test_a_plain_key_is_refused_as_auth_before_anything_is_sent(
 
 
 @pytest.mark.parametrize(
-    ("token", "code"),
+    ("make_token", "code"),
     [
-        (None, 1001),
-        ("not-a-jwt", 1002),
-        (sign_token(ACCESS, "SK-the-wrong-secret-abcdefghijklmnop", time.time()), 1002),
-        (sign_token("AK-nobody-knows", SECRET, time.time()), 1002),
-        (sign_token(ACCESS, SECRET, time.time() + 600), 1003),
-        (sign_token(ACCESS, SECRET, time.time() - 2000), 1004),
+        (lambda: None, 1001),
+        (lambda: "not-a-jwt", 1002),
+        (lambda: sign_token(ACCESS, "SK-the-wrong-secret-abcdefghijklmnop", time.time()), 1002),
+        (lambda: sign_token("AK-nobody-knows", SECRET, time.time()), 1002),
+        (lambda: sign_token(ACCESS, SECRET, time.time() + 600), 1003),
+        (lambda: sign_token(ACCESS, SECRET, time.time() - 2000), 1004),
     ],
+    ids=["none", "garbage", "wrong-secret", "unknown-access-key", "not-yet-valid", "expired"],
 )
 async def test_the_fake_checks_the_token_as_kling_does(
-    fake: FakeKlingUpstream, token: str | None, code: int
+    fake: FakeKlingUpstream, make_token: Callable[[], str | None], code: int
 ) -> None:
+    token = make_token()  # signed now, not when the tests were collected
     headers = {"authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient() as client:
         response = await client.get(fake.url + "/v1/videos/text2video", headers=headers)

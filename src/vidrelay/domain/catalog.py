@@ -95,9 +95,14 @@ class Route:
         return seconds in self._allowed
 
     def allowed_text(self) -> str:
-        if self.seconds_range is not None:
-            return f"{self.seconds_range[0]} to {self.seconds_range[1]}"
-        return _listing(self.seconds)
+        """`4, 8, 12`; a run of whole seconds as `2 to 12`, with its default when that is not
+        the lowest (`2 to 12 (default 5)`)."""
+        numbers = sorted(int(s) for s in self.seconds)
+        low, high = numbers[0], numbers[-1]
+        if len(numbers) < 4 or high - low + 1 != len(numbers):
+            return _listing(self.seconds)
+        default = "" if int(self.default_seconds) == low else f" (default {self.default_seconds})"
+        return f"{low} to {high}{default}"
 
 
 @dataclass(frozen=True)
