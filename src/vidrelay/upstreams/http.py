@@ -237,6 +237,40 @@ async def _save(
         )
 
 
+def channel_http(
+    base_url: str,
+    *,
+    timeout_s: float,
+    max_connections: int,
+    transport: httpx.AsyncBaseTransport | None,
+    auth_headers: AuthHeaders = bearer,
+) -> UpstreamHttp:
+    """The pool of one channel of a request/answer protocol: `timeout_s` for each answer (a
+    connection at most 10 s), up to `max_connections` kept alive."""
+    return UpstreamHttp(
+        base_url,
+        timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        transport=transport,
+        auth_headers=auth_headers,
+    )
+
+
+def required_json_object(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object; an answer that is not one is the upstream misbehaving
+    (UNAVAILABLE: another try, or another channel, may do better)."""
+    body = json_object(response)
+    if body is None:
+        raise UpstreamError(
+            f"The upstream answered {response.status_code} with a body that is not JSON.",
+            code="upstream_bad_response",
+            kind=FailureKind.UNAVAILABLE,
+        )
+    return body
+
+
 def json_object(response: httpx.Response) -> dict[str, Any] | None:
     """The body as a JSON object, or None (not JSON, or not an object)."""
     try:

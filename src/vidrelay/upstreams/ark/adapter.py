@@ -33,7 +33,13 @@ from vidrelay.upstreams.base import (
     UpstreamState,
     UpstreamStatus,
 )
-from vidrelay.upstreams.http import UnexpectedContent, UpstreamHttp, json_object, looks_like_video
+from vidrelay.upstreams.http import (
+    UnexpectedContent,
+    channel_http,
+    json_object,
+    looks_like_video,
+    required_json_object,
+)
 from vidrelay.upstreams.messages import key_hint
 
 TASKS_PATH = "/api/v3/contents/generations/tasks"
@@ -64,12 +70,10 @@ class ArkUpstream:
         self.name = name
         self.cost_per_second_micros = cost_per_second_micros
         # Operators often paste the SDK's base URL (`…/api/v3`); both spellings mean the same.
-        self._http = UpstreamHttp(
+        self._http = channel_http(
             base_url.rstrip("/").removesuffix("/api/v3"),
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
             transport=transport,
         )
         self._video_urls: dict[str, str] = {}
@@ -79,7 +83,7 @@ class ArkUpstream:
         response = await self._http.send("POST", self._http.url(TASKS_PATH), key, json=body)
         if not response.is_success:
             raise self._error(response, key)
-        task_id = self._json_object(response).get("id")
+        task_id = required_json_object(response).get("id")
         if not isinstance(task_id, str) or not task_id.strip():
             raise UpstreamError(
                 "The upstream accepted the request but returned no task id.",
@@ -158,21 +162,11 @@ class ArkUpstream:
             raise UpstreamJobLost()
         if not response.is_success:
             raise self._error(response, key, upstream_job_id)
-        task = self._json_object(response)
+        task = required_json_object(response)
         url = video_url(task)
         if url:
             self._video_urls[upstream_job_id] = url
         return task
-
-    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_object(response)
-        if body is None:
-            raise UpstreamError(
-                f"The upstream answered {response.status_code} with a body that is not JSON.",
-                code="upstream_bad_response",
-                kind=FailureKind.UNAVAILABLE,
-            )
-        return body
 
     def _failure(self, task: dict[str, Any], key: str, upstream_job_id: str) -> tuple[str, str]:
         """(code, message) of a task that ended without a video."""

@@ -37,7 +37,13 @@ from vidrelay.upstreams.dashscope.status import (
     task_id,
     video_url,
 )
-from vidrelay.upstreams.http import UnexpectedContent, UpstreamHttp, json_object, looks_like_video
+from vidrelay.upstreams.http import (
+    UnexpectedContent,
+    channel_http,
+    json_object,
+    looks_like_video,
+    required_json_object,
+)
 from vidrelay.upstreams.messages import key_hint
 
 SUBMIT_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -70,12 +76,10 @@ class DashScopeUpstream:
         self.name = name
         self.cost_per_second_micros = cost_per_second_micros
         # The SDK's base URL ends in `/api/v1`; operators paste either spelling.
-        self._http = UpstreamHttp(
+        self._http = channel_http(
             base_url.rstrip("/").removesuffix("/api/v1"),
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
             transport=transport,
         )
         self._video_urls: dict[str, str] = {}
@@ -92,7 +96,7 @@ class DashScopeUpstream:
         )
         if not response.is_success:
             raise self._error(response, key)
-        answer = self._json_object(response)
+        answer = required_json_object(response)
         upstream_job_id = task_id(answer)
         if upstream_job_id is None:
             if error_details(answer)[0]:  # an error told in a 200
@@ -189,7 +193,7 @@ class DashScopeUpstream:
             raise UpstreamJobLost("The upstream no longer knows the task.")
         if not response.is_success:
             raise self._error(response, key, upstream_job_id)
-        body = self._json_object(response)
+        body = required_json_object(response)
         url = video_url(body)
         if url:
             self._video_urls[upstream_job_id] = url
@@ -198,16 +202,6 @@ class DashScopeUpstream:
     def _just_submitted(self, upstream_job_id: str) -> bool:
         submitted = self._submitted_at.get(upstream_job_id)
         return submitted is not None and time.monotonic() - submitted < UNKNOWN_GRACE_S
-
-    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_object(response)
-        if body is None:
-            raise UpstreamError(
-                f"The upstream answered {response.status_code} with a body that is not JSON.",
-                code="upstream_bad_response",
-                kind=FailureKind.UNAVAILABLE,
-            )
-        return body
 
     # -- content --------------------------------------------------------------------------
 

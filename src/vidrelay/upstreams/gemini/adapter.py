@@ -23,7 +23,13 @@ from vidrelay.upstreams.base import (
 from vidrelay.upstreams.gemini.errors import UPSTREAM_ID, classify, parse_error
 from vidrelay.upstreams.gemini.request import map_request
 from vidrelay.upstreams.gemini.status import read_operation
-from vidrelay.upstreams.http import UnexpectedContent, UpstreamHttp, json_object, looks_like_video
+from vidrelay.upstreams.http import (
+    UnexpectedContent,
+    channel_http,
+    json_object,
+    looks_like_video,
+    required_json_object,
+)
 from vidrelay.upstreams.messages import key_hint
 
 API_VERSION = "/v1beta"
@@ -56,12 +62,10 @@ class GeminiUpstream:
     ) -> None:
         self.name = name
         self.cost_per_second_micros = cost_per_second_micros
-        self._http = UpstreamHttp(
+        self._http = channel_http(
             base_url.rstrip("/").removesuffix(API_VERSION),
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
             transport=transport,
             auth_headers=api_key_header,
         )
@@ -78,7 +82,7 @@ class GeminiUpstream:
             raise self._error(response, key, kind=FailureKind.UNAVAILABLE)
         if not response.is_success:
             raise self._error(response, key)
-        operation = self._json_object(response)
+        operation = required_json_object(response)
         name = operation.get("name")
         if not isinstance(name, str) or self._operation_url(name) is None:
             raise UpstreamError(
@@ -170,7 +174,7 @@ class GeminiUpstream:
             raise UpstreamJobLost()
         if not response.is_success:
             raise self._error(response, key, name)
-        operation = self._json_object(response)
+        operation = required_json_object(response)
         self._remember_video_uri(name, operation)
         return operation
 
@@ -187,16 +191,6 @@ class GeminiUpstream:
         if not path.startswith(API_VERSION[1:] + "/"):
             path = f"{API_VERSION[1:]}/{path}"
         return self._http.url(f"/{path}")
-
-    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_object(response)
-        if body is None:
-            raise UpstreamError(
-                f"The upstream answered {response.status_code} with a body that is not JSON.",
-                code="upstream_bad_response",
-                kind=FailureKind.UNAVAILABLE,
-            )
-        return body
 
     # -- content --------------------------------------------------------------------------
 

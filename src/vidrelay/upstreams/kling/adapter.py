@@ -20,7 +20,12 @@ from vidrelay.upstreams.base import (
     UpstreamState,
     UpstreamStatus,
 )
-from vidrelay.upstreams.http import UnexpectedContent, UpstreamHttp, json_object, looks_like_video
+from vidrelay.upstreams.http import (
+    UnexpectedContent,
+    channel_http,
+    json_object,
+    looks_like_video,
+)
 from vidrelay.upstreams.kling.auth import KlingTokens
 from vidrelay.upstreams.kling.errors import (
     classify,
@@ -81,12 +86,10 @@ class KlingUpstream:
         self.name = name
         self.cost_per_second_micros = cost_per_second_micros
         self._tokens = KlingTokens()
-        self._http = UpstreamHttp(
+        self._http = channel_http(
             base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
             transport=transport,
             auth_headers=self._tokens.headers,
         )

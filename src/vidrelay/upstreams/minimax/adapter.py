@@ -18,7 +18,12 @@ from vidrelay.upstreams.base import (
     UpstreamStatus,
     failure_kind_for_status,
 )
-from vidrelay.upstreams.http import UnexpectedContent, UpstreamHttp, json_object, looks_like_video
+from vidrelay.upstreams.http import (
+    UnexpectedContent,
+    channel_http,
+    json_object,
+    looks_like_video,
+)
 from vidrelay.upstreams.messages import key_hint
 from vidrelay.upstreams.minimax.errors import (
     INVALID_PARAMS,
@@ -57,12 +62,10 @@ class MiniMaxUpstream:
     ) -> None:
         self.name = name
         self.cost_per_second_micros = cost_per_second_micros
-        self._http = UpstreamHttp(
+        self._http = channel_http(
             base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
             transport=transport,
         )
         self._file_ids: dict[str, str] = {}

@@ -22,10 +22,11 @@ from vidrelay.upstreams.base import (
 )
 from vidrelay.upstreams.http import (
     UnexpectedContent,
-    UpstreamHttp,
+    channel_http,
     json_object,
     looks_like_image,
     looks_like_video,
+    required_json_object,
 )
 from vidrelay.upstreams.messages import key_hint
 from vidrelay.upstreams.openai.errors import UPSTREAM_ID, error_details
@@ -60,12 +61,10 @@ class OpenAIUpstream:
         self.name = name
         self.cost_per_second_micros = cost_per_second_micros
         # Operators often paste the SDK's base URL (`…/v1`); both spellings mean the same.
-        self._http = UpstreamHttp(
+        self._http = channel_http(
             base_url.rstrip("/").removesuffix("/v1"),
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
             transport=transport,
         )
         self._video_urls: dict[str, str] = {}
@@ -81,7 +80,7 @@ class OpenAIUpstream:
             raise self._error(response, key, kind=FailureKind.UNAVAILABLE)
         if not response.is_success:
             raise self._error(response, key)
-        body = self._json_object(response)
+        body = required_json_object(response)
         upstream_job_id = body.get("id", body.get("task_id"))
         if isinstance(upstream_job_id, bool) or not isinstance(upstream_job_id, str | int):
             upstream_job_id = None
@@ -174,19 +173,9 @@ class OpenAIUpstream:
             raise UpstreamJobLost()
         if not response.is_success:
             raise self._error(response, key, upstream_job_id)
-        body = self._json_object(response)
+        body = required_json_object(response)
         self._remember_video_url(upstream_job_id, body)
         return response, body
-
-    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_object(response)
-        if body is None:
-            raise UpstreamError(
-                f"The upstream answered {response.status_code} with a body that is not JSON.",
-                code="upstream_bad_response",
-                kind=FailureKind.UNAVAILABLE,
-            )
-        return body
 
     def _remember_video_url(self, upstream_job_id: str, body: dict[str, Any]) -> None:
         url = video_url(body)

@@ -19,7 +19,13 @@ from vidrelay.upstreams.base import (
     UpstreamStatus,
     failure_kind_for_status,
 )
-from vidrelay.upstreams.http import UnexpectedContent, UpstreamHttp, json_object, looks_like_video
+from vidrelay.upstreams.http import (
+    UnexpectedContent,
+    channel_http,
+    json_object,
+    looks_like_video,
+    required_json_object,
+)
 from vidrelay.upstreams.messages import key_hint
 from vidrelay.upstreams.vidu.errors import (
     TASK_NOT_FOUND,
@@ -64,12 +70,10 @@ class ViduUpstream:
     ) -> None:
         self.name = name
         self.cost_per_second_micros = cost_per_second_micros
-        self._http = UpstreamHttp(
+        self._http = channel_http(
             base_url,
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
             transport=transport,
             auth_headers=token,
         )
@@ -82,7 +86,7 @@ class ViduUpstream:
         )
         if not response.is_success:
             raise self._error(response, key)
-        answer = self._json_object(response)
+        answer = required_json_object(response)
         task_id = answer.get("task_id", answer.get("id"))
         if isinstance(task_id, int) and not isinstance(task_id, bool):
             task_id = str(task_id)
@@ -143,7 +147,7 @@ class ViduUpstream:
         hint = key_hint(key)
         asked = "asked the account's credits"
         if response.is_success:
-            body = self._json_object(response)
+            body = required_json_object(response)
             if credits_exhausted(body):
                 return KeyProbe(hint, False, f"the account has no credits left ({asked})")
             return KeyProbe(hint, True, f"the key was accepted ({asked})")
@@ -185,20 +189,10 @@ class ViduUpstream:
             raise UpstreamJobLost()
         if not response.is_success:
             raise self._error(response, key, upstream_job_id)
-        body = self._json_object(response)
+        body = required_json_object(response)
         url = video_url(body)
         if url:
             self._video_urls[upstream_job_id] = url
-        return body
-
-    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_object(response)
-        if body is None:
-            raise UpstreamError(
-                f"The upstream answered {response.status_code} with a body that is not JSON.",
-                code="upstream_bad_response",
-                kind=FailureKind.UNAVAILABLE,
-            )
         return body
 
     # -- content --------------------------------------------------------------------------
