@@ -18,12 +18,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _IMMEDIATE = "vidrelay_immediate"
+_MIGRATION_LOCK = 0x76_69_64_72_65_6C_61_79  # "vidrelay": the advisory lock migrations hold
 
 
 class Database:
@@ -57,10 +58,17 @@ class Database:
             yield conn
 
     async def upgrade(self) -> None:
-        """Apply Alembic migrations up to head on this database."""
+        """Apply Alembic migrations up to head on this database, in one transaction (a failed
+        migration leaves nothing half-done) that holds the database's migration lock, so any
+        number of processes may start together: the first migrates, the others wait for it and
+        find nothing left to do (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory lock)."""
         async with self.engine.connect() as conn:
-            if self.is_sqlite:  # one transaction, so a failed migration leaves nothing half-done
+            if self.is_sqlite:
                 conn = await conn.execution_options(**{_IMMEDIATE: True})
+            else:
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             await conn.run_sync(_upgrade)
             await conn.commit()
 
