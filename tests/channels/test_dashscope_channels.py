@@ -91,7 +91,7 @@ def assert_nothing_upstream_shows(video: dict[str, Any], *fakes: FakeDashScope) 
     for fake in fakes:
         for task_id in fake.tasks:
             assert task_id not in text, text
-        assert str(fake.port) not in text and str(fake.cdn_port) not in text
+        assert f":{fake.port}" not in text and f":{fake.cdn_port}" not in text
     assert "127.0.0.1" not in text and "sk-ds" not in text
 
 

@@ -98,8 +98,8 @@ def assert_nothing_upstream_leaks(text: str, *fakes: FakeGeminiUpstream) -> None
     for fake in fakes:
         for secret in (
             "127.0.0.1",
-            str(fake.port),
-            str(fake.cdn_port),
+            f":{fake.port}",
+            f":{fake.cdn_port}",
             *fake.operations,
             *(operation.id for operation in fake.operations.values()),
         ):

@@ -95,7 +95,7 @@ async def submit_v3(relay: Relay, **fields: Any) -> str:
 
 def assert_nothing_leaks(text: str, *fakes: FakeKlingUpstream) -> None:
     for fake in fakes:
-        for secret in ("127.0.0.1", str(fake.port), str(fake.cdn_port), *fake.tasks):
+        for secret in ("127.0.0.1", f":{fake.port}", f":{fake.cdn_port}", *fake.tasks):
             assert secret not in text, text
     for key in (KEY_A1, KEY_A2, KEY_B1):
         for half in key.split(":"):

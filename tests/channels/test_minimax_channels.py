@@ -87,7 +87,7 @@ def assert_nothing_leaks(video: dict[str, Any], *fakes: FakeMiniMaxUpstream) -> 
     for fake in fakes:
         for task_id in fake.jobs:
             assert task_id not in text
-        assert str(fake.port) not in text and str(fake.cdn_port) not in text
+        assert f":{fake.port}" not in text and f":{fake.cdn_port}" not in text
     assert "sk-mm" not in text and "127.0.0.1" not in text
     assert video["id"].startswith("video_")
 

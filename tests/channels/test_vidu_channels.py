@@ -77,7 +77,7 @@ def vidu_channel(name: str, fake: FakeViduUpstream, **overrides: Any) -> Channel
 def assert_nothing_leaks(video: dict[str, Any], *fakes: FakeViduUpstream) -> None:
     text = str(video)
     for fake in fakes:
-        for secret in (*fake.tasks, str(fake.port), str(fake.cdn_port), "127.0.0.1", *KEYS):
+        for secret in (*fake.tasks, f":{fake.port}", f":{fake.cdn_port}", "127.0.0.1", *KEYS):
             assert secret not in text, (secret, text)
     assert "vidu-key" not in text
 
