@@ -21,6 +21,7 @@ from tests.conftest import make_settings
 from vidrelay.domain.catalog import DEFAULT_CATALOG, normalise_request
 from vidrelay.domain.jobs import JobStatus, new_video_id
 from vidrelay.engine.channels import ChannelRegistry
+from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.runner import JobRunner
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
@@ -193,7 +194,13 @@ async def test_racing_failures_refund_exactly_once(stack: Stack) -> None:
     assert await money(stack, job_id) == (10_000_000, 10_000_000, ["charge", "refund"])
 
 
-async def _orphan(stack: Stack, job_id: str, attempts: int) -> None:
+async def _orphan(
+    stack: Stack,
+    job_id: str,
+    attempts: int,
+    owner: str = "ghost-worker",
+    lease_expires_at: float | None = None,
+) -> None:
     """Make the job look claimed by a worker that died a while ago."""
     async with stack.db.write() as conn:
         await conn.execute(
@@ -201,8 +208,8 @@ async def _orphan(stack: Stack, job_id: str, attempts: int) -> None:
             .where(jobs.c.id == job_id)
             .values(
                 status="in_progress",
-                lease_owner="ghost-worker",
-                lease_expires_at=time.time() - 5,
+                lease_owner=owner,
+                lease_expires_at=time.time() - 5 if lease_expires_at is None else lease_expires_at,
                 attempts=attempts,
                 channel="local",
                 upstream_job_id="local_from_a_dead_process",
@@ -235,3 +242,43 @@ async def test_a_job_that_keeps_losing_its_worker_is_failed_and_refunded(stack: 
     finally:
         await runner.stop()
     assert await money(stack, job_id) == (10_000_000, 10_000_000, ["charge", "refund"])
+
+
+def test_engines_sharing_a_data_directory_hold_distinct_slots(tmp_path: Path) -> None:
+    first, second = EngineSlot.acquire(tmp_path), EngineSlot.acquire(tmp_path)
+    try:
+        assert first.identity != second.identity
+        assert not first.worker_id.startswith(second.lease_prefix)
+        first.release()
+        again = EngineSlot.acquire(tmp_path)  # a restart takes the slot its dead holder left
+        assert again.identity == first.identity and again.worker_id != first.worker_id
+        again.release()
+    finally:
+        second.release()
+
+
+async def test_a_restart_takes_back_its_dead_predecessors_leases_at_once(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Leases valid for an hour: only the slot proves their holder dead. A live engine's job,
+    held under another slot of the same directory, is left alone."""
+    dead, alive = EngineSlot.acquire(tmp_path), EngineSlot.acquire(tmp_path)
+    dead.release()  # the process died: the operating system dropped its lock
+    predecessors, neighbours = await accept(stack), await accept(stack)
+    in_an_hour = time.time() + 3600
+    await _orphan(stack, predecessors, 1, owner=dead.worker_id, lease_expires_at=in_an_hour)
+    await _orphan(stack, neighbours, 1, owner=alive.worker_id, lease_expires_at=in_an_hour)
+    slot = EngineSlot.acquire(tmp_path)
+    channels = ChannelRegistry(ChannelDirectory(stack.db), stack.settings)
+    runner = JobRunner(stack.db, stack.media, channels, stack.settings, slot=slot)
+    runner.start()
+    try:
+        assert await wait_terminal(stack, predecessors) is JobStatus.COMPLETED
+        async with stack.db.read() as conn:
+            neighbour = await job_store.get_job(conn, neighbours)
+        assert neighbour is not None and neighbour.status is JobStatus.IN_PROGRESS
+    finally:
+        await runner.stop()
+        await channels.close()
+        slot.release()
+        alive.release()

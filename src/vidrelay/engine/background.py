@@ -16,6 +16,7 @@ from sqlalchemy import select
 from vidrelay.config_file import ConfigError, apply_config, load_config
 from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.engine.channels import ChannelRegistry
+from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.storage import LocalMediaStore
@@ -66,6 +67,7 @@ class Engine:
 
     def __init__(self, instance: Instance) -> None:
         settings = instance.settings
+        self.slot = EngineSlot.acquire(settings.data_dir)
         self.registry = ChannelRegistry(instance.channels, settings)
         self.webhook_sender = WebhookSender(instance.db, settings, instance.signer)
         self.runner = JobRunner(
@@ -74,6 +76,7 @@ class Engine:
             self.registry,
             settings,
             on_finished=self.webhook_sender.wake,
+            slot=self.slot,
         )
 
     def start(self) -> None:
@@ -84,3 +87,4 @@ class Engine:
         await self.runner.stop()
         await self.webhook_sender.stop()
         await self.registry.close()
+        self.slot.release()

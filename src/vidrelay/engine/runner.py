@@ -32,6 +32,7 @@ from vidrelay.domain.jobs import JobRecord
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.collector import ContentGone, collect
 from vidrelay.engine.health import key_ref, probe_channel
+from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.poller import Binding, Outcome, Poller
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
@@ -55,14 +56,22 @@ class JobRunner:
         channels: ChannelRegistry,
         settings: Settings,
         on_finished: Callable[[], None] | None = None,
+        slot: EngineSlot | None = None,
     ) -> None:
-        """`on_finished` is told whenever a job ends (its webhook event is then due)."""
+        """`on_finished` is told whenever a job ends (its webhook event is then due). `slot`,
+        the engine's slot on its data directory, names its leases; at start the runner takes
+        back at once the leases a dead holder of the same slot left."""
         self._db = db
         self._on_finished = on_finished or (lambda: None)
         self._media = media
         self._channels = channels
         self._settings = settings
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._slot = slot
+        self.worker_id = (
+            slot.worker_id
+            if slot is not None
+            else f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        )
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -113,6 +122,11 @@ class JobRunner:
         return self._stopping.is_set()
 
     async def _loop(self) -> None:
+        if self._slot is not None:
+            try:
+                await self._take_back_slot_leases()
+            except Exception:  # the leases then lapse as before: nothing is lost
+                log.exception("lease_take_back_failed")
         while not self._stopping.is_set():
             try:
                 await self._tick()
@@ -209,11 +223,24 @@ class JobRunner:
             await job_store.mark_media_purged(conn, expired)
         return len(expired)
 
+    async def _take_back_slot_leases(self) -> None:
+        """The jobs a dead process of this slot held go back to the queue now, not when
+        their leases lapse: their channels' concurrency slots are free again at once."""
+        assert self._slot is not None
+        async with self._db.write() as conn:
+            exhausted = await job_store.take_back_leases(
+                conn, self._slot.lease_prefix, self.worker_id, self._settings.max_attempts
+            )
+        await self._fail_exhausted(exhausted)
+
     async def _sweep_lapsed_leases(self, now: float) -> None:
         async with self._db.write() as conn:
             exhausted = await job_store.release_expired_leases(
                 conn, now, self._settings.max_attempts
             )
+        await self._fail_exhausted(exhausted)
+
+    async def _fail_exhausted(self, exhausted: list[str]) -> None:
         for job_id in exhausted:
             async with self._db.write() as conn:
                 await job_store.fail_and_refund(

@@ -634,10 +634,27 @@ async def release_expired_leases(conn: AsyncConnection, now: float, max_attempts
 
     A job that has used up its attempts is returned so the caller can fail and refund it.
     """
+    return await _release(conn, jobs.c.lease_expires_at < now, max_attempts)
+
+
+async def take_back_leases(
+    conn: AsyncConnection, prefix: str, worker: str, max_attempts: int
+) -> list[str]:
+    """Put back in the queue, at once, the running jobs of a dead process whose slot this
+    worker now holds (lease owners starting with `prefix`, but not `worker` itself); as
+    `release_expired_leases`, the jobs out of attempts are returned to fail and refund."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    owned = and_(jobs.c.lease_owner.like(escaped + "%", escape="\\"), jobs.c.lease_owner != worker)
+    return await _release(conn, owned, max_attempts)
+
+
+async def _release(
+    conn: AsyncConnection, condition: ColumnElement[bool], max_attempts: int
+) -> list[str]:
     expired = (
         await conn.execute(
             select(jobs.c.id, jobs.c.attempts, jobs.c.lease_owner).where(
-                jobs.c.status == JobStatus.IN_PROGRESS.value, jobs.c.lease_expires_at < now
+                jobs.c.status == JobStatus.IN_PROGRESS.value, condition
             )
         )
     ).all()
