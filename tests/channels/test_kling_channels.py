@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -178,6 +179,8 @@ async def test_the_official_sdk_drives_a_kling_job_with_declared_parameters(
 
     [submitted] = kling_a.submits()
     assert submitted.path == "/v1/videos/text2video"
+    # a token of this submission names the task: a run after a crash can ask Kling for it
+    assert re.fullmatch("[0-9a-f]{32}", submitted.body.pop("external_task_id"))
     assert submitted.body == {
         "model_name": "kling-v3",
         "prompt": "a lighthouse at dusk",

@@ -6,7 +6,8 @@ bodies checked field by field (code 1201 for a bad one, e.g. a `data:` prefix on
 answers `{"code", "message", "request_id", "data"}` with the service code beside the HTTP
 status, task words `submitted`, `processing`, `succeed`, `failed`, the reason in
 `task_status_msg`, and the video at `task_result.videos[0].url` on a "CDN" (another origin),
-a signed link that expires.
+a signed link that expires. A create may name its task with `external_task_id` (unique per
+account, echoed in `task_info`); a single-task query takes that name as well as `task_id`.
 
 In tests::
 
@@ -233,6 +234,13 @@ class FakeKlingUpstream:
         problem = _body_problem(endpoint, body)
         if problem is not None:
             return _error(400, 1201, problem)
+        external = body.get("external_task_id")
+        if external is not None and (not isinstance(external, str) or not external):
+            return _error(400, 1201, "external_task_id is a non-empty string")
+        if external and any(
+            t.body.get("external_task_id") == external for t in self.tasks.values()
+        ):
+            return _error(400, 1201, "external_task_id already exists")
         task_id = str(random.randrange(10**17, 10**18))
         if self.moderate_submits:
             host = request.headers.get("host", "")
@@ -257,7 +265,7 @@ class FakeKlingUpstream:
         data = {
             "task_id": task.id,
             "task_status": "submitted",
-            "task_info": {},
+            "task_info": _task_info(task),
             "created_at": int(task.created_at * 1000),
             "updated_at": int(task.created_at * 1000),
         }
@@ -268,13 +276,23 @@ class FakeKlingUpstream:
         refusal = self._authorise(request)
         if refusal is not None:
             return refusal
-        task = self.tasks.get(request.path_params["task_id"])
+        task = self._task_named(request.path_params["task_id"])
         endpoint = request.url.path.split("/")[3]
         if task is not None:
             task.requests += 1
         if task is None or task.endpoint != endpoint or self.forget_tasks:
             return _error(404, 1203, "task not found")
         return _answer(self._task_data(task, request, time.time()))
+
+    def _task_named(self, name: str) -> FakeTask | None:
+        """A query names a task by Kling's `task_id` or by the `external_task_id` it was
+        created with."""
+        found = self.tasks.get(name)
+        if found is not None:
+            return found
+        return next(
+            (t for t in self.tasks.values() if t.body.get("external_task_id") == name), None
+        )
 
     async def _list(self, request: Request) -> Response:
         self._record(request)
@@ -334,7 +352,7 @@ class FakeKlingUpstream:
             "task_id": task.id,
             "task_status": status,
             "task_status_msg": self.failure_reason if status == "failed" else "",
-            "task_info": {},
+            "task_info": _task_info(task),
             "created_at": int(task.created_at * 1000),
             "updated_at": int(min(now, task.completes_at) * 1000),
             "task_result": {},
@@ -453,6 +471,11 @@ def _body_problem(endpoint: str, body: dict[str, Any]) -> str | None:
         except (binascii.Error, ValueError):
             return "image is neither a URL nor Base64"
     return None
+
+
+def _task_info(task: FakeTask) -> dict[str, str]:
+    external = task.body.get("external_task_id")
+    return {"external_task_id": external} if isinstance(external, str) else {}
 
 
 async def _json_body(request: Request) -> dict[str, Any] | None:

@@ -45,11 +45,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         webhook_timeout_s=1.0,
         webhook_tick_s=0.05,
         admin_token="adm",
+        public_url="https://videos.example",
     )
 
 
-async def started(settings: Settings) -> tuple[FastAPI, Any]:
-    app = create_app(settings)
+async def started(settings: Settings, served_url: str | None = None) -> tuple[FastAPI, Any]:
+    app = create_app(settings, served_url=served_url)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     return app, lifespan
@@ -107,7 +108,8 @@ async def test_completion_reaches_callback_and_endpoint_signed_for_the_official_
     body = json.loads(first.body)
     assert body["object"] == "event" and body["id"] == first.headers["webhook-id"]
     assert body["data"]["video"]["status"] == "completed"
-    assert body["data"]["video"]["video_url"]
+    link = body["data"]["video"]["video_url"]
+    assert link.startswith(f"https://videos.example/v1/videos/{video['id']}/content?"), link
     with pytest.raises(openai.InvalidWebhookSignatureError):
         sdk.webhooks.unwrap(first.body.replace(b"completed", b"failed"), first.headers)
 
@@ -319,3 +321,39 @@ async def test_rotating_the_secret_signs_new_events_with_the_new_one(
         openai.OpenAI(api_key="x", webhook_secret=old).webhooks.unwrap(
             delivered.body, delivered.headers
         )
+
+
+@pytest.mark.parametrize("served_url", [None, "http://127.0.0.1:8123"])
+async def test_without_a_public_url_links_root_where_the_server_serves_or_are_left_out(
+    tmp_path: Path, database_url: str, receiver: Receiver, served_url: str | None
+) -> None:
+    """A link to an address nobody serves is worse than none: with neither
+    VIDRELAY_PUBLIC_URL nor a known listening address, the payload has no `video_url`."""
+    settings = make_settings(
+        tmp_path / "data", database_url, outbound_allowlist="127.0.0.1", webhook_tick_s=0.05
+    )
+    app, lifespan = await started(settings, served_url)
+    try:
+        from vidrelay.store import accounts
+
+        async with app.state.context.db.write() as conn:
+            tenant = await accounts.ensure_tenant(conn, "erin")
+            await accounts.top_up(conn, tenant.id, 10_000_000, "t")
+            _id, key = await accounts.create_key(conn, tenant.id)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.post(
+                "/v1/videos",
+                json={"prompt": "x", "seconds": "4", "callback_url": f"{receiver.base_url}/ok"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert response.status_code == 200, response.text
+            await wait_until(lambda: len(receiver.on("/ok")) >= 1)
+    finally:
+        await lifespan.__aexit__(None, None, None)
+    video = json.loads(receiver.on("/ok")[0].body)["data"]["video"]
+    assert video["status"] == "completed"
+    if served_url is None:
+        assert "video_url" not in video
+    else:
+        assert video["video_url"].startswith(f"{served_url}/v1/videos/{video['id']}/content?")

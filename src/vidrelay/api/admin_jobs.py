@@ -46,6 +46,8 @@ def admin_job_view(job: JobRecord) -> dict[str, Any]:
         "price_usd": str(micros_to_usd(job.price_micros)),
         "channel": job.channel,
         "attempts": job.attempts,
+        # submissions a crash may have left running upstream (see SubmissionIntent)
+        "possibly_orphaned_submissions": job.orphaned_submissions,
         "error": (
             {"code": job.error_code, "message": job.error_message} if job.error_code else None
         ),

@@ -27,13 +27,17 @@ from vidrelay.logging_setup import configure_logging
 from vidrelay.settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, run_engine: bool = True, served_url: str | None = None
+) -> FastAPI:
+    """`served_url` is where this server can be reached (see `served_root`), for links made
+    outside a request (webhooks) when `VIDRELAY_PUBLIC_URL` is unset."""
     settings = settings or load_settings()
     configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        instance = await open_instance(settings)
+        instance = await open_instance(settings, served_url=served_url)
         engine = Engine(instance) if run_engine and settings.engine else None
         if engine is not None:
             engine.start()

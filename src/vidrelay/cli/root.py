@@ -46,8 +46,10 @@ def serve(
     import uvicorn
 
     from vidrelay.api.app import create_app
+    from vidrelay.engine.background import served_root
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    app = create_app(load_settings(), served_url=served_root(host, port))
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -67,7 +69,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        instance = await open_instance(load_settings())
+        instance = await open_instance(load_settings(), serves_http=False)
         engine = Engine(instance)
         engine.start()
         err.print(f"vidrelay worker {engine.runner.worker_id}: running jobs")

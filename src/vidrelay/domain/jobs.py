@@ -48,6 +48,19 @@ CONTENT_VARIANTS = ("video", "thumbnail", "spritesheet")
 
 
 @dataclass(frozen=True)
+class SubmissionIntent:
+    """A submission a worker was about to make: written before it sends the request, cleared
+    once the upstream's id is recorded. Still there when a job is claimed again, it means the
+    last run died in between: the upstream may hold a job nobody will collect."""
+
+    channel: str
+    key_ref: str | None
+    token: str
+    """Unique to this submission; sent where the protocol lets a client name its task, so the
+    upstream can be asked for it afterwards."""
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """A job as stored: vidrelay's own view, never the upstream's ids or keys on the wire."""
 
@@ -72,6 +85,9 @@ class JobRecord:
     remixed_from_video_id: str | None
     upstream_key_ref: str | None = None
     submitted_at: int | None = None
+    intent: SubmissionIntent | None = None
+    orphaned_submissions: int = 0
+    """Submissions a crash may have left running upstream, unpaid for by anyone but us."""
 
     @property
     def model(self) -> str:

@@ -12,8 +12,10 @@ from vidrelay.domain.signed_urls import UrlSigner
 
 
 def video_object(
-    job: JobRecord, style: StatusStyle, signer: UrlSigner, public_root: str
+    job: JobRecord, style: StatusStyle, signer: UrlSigner, public_root: str | None
 ) -> dict[str, Any]:
+    """The Videos API's `video` object; `video_url` (a keyless signed link) only where the
+    public root is known."""
     body: dict[str, Any] = {
         "id": job.id,
         "object": "video",
@@ -33,7 +35,8 @@ def video_object(
             else None
         ),
     }
-    if job.status is JobStatus.COMPLETED and job.expires_at and job.expires_at > time.time():
+    fresh = job.expires_at is not None and job.expires_at > time.time()
+    if public_root and job.status is JobStatus.COMPLETED and fresh:
         body["video_url"] = content_url(job, "video", signer, public_root)
     return body
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+import structlog
 
 from vidrelay.config_file import ConfigError, apply_config, load_config
 from vidrelay.domain.signed_urls import UrlSigner
@@ -21,10 +21,13 @@ from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
+from vidrelay.store import instance as instance_store
 from vidrelay.store.channels import ChannelDirectory, UnknownProtocol, list_channels
 from vidrelay.store.database import Database
 from vidrelay.store.models import ModelDirectory
-from vidrelay.store.tables import instance_secrets
+
+log = structlog.get_logger(__name__)
+_WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
 
 
 @dataclass
@@ -35,30 +38,60 @@ class Instance:
     signer: UrlSigner
     channels: ChannelDirectory
     models: ModelDirectory
+    public_root: str | None = None
+    """Where links in webhooks point: `VIDRELAY_PUBLIC_URL`, else the address this process
+    serves; None when it cannot know (see `Engine`)."""
+    serves_http: bool = True
 
 
-async def open_instance(settings: Settings) -> Instance:
-    """Migrate the database, apply `vidrelay.toml`, and load what every process shares."""
+def served_root(host: str, port: int) -> str | None:
+    """The root URL of `vidrelay serve --host HOST --port PORT`; None on a wildcard address,
+    where the process cannot know which of the machine's names its clients use."""
+    if host in _WILDCARDS:
+        return None
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def open_instance(
+    settings: Settings, *, serves_http: bool = True, served_url: str | None = None
+) -> Instance:
+    """Migrate the database, apply `vidrelay.toml`, and load what every process shares.
+
+    An API process (`serves_http`) records the address it serves (`served_url`, None when
+    unknown) for the engine-only workers, which send webhooks but serve nothing.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     await db.upgrade()
     if settings.config is not None:
         await apply_config(db, load_config(settings.config))
+    if serves_http:
+        async with db.write() as conn:
+            await instance_store.record_served_url(conn, served_url)
     async with db.read() as conn:
         try:
             await list_channels(conn)  # every stored channel must have an adapter
         except UnknownProtocol as error:
             raise ConfigError(str(error)) from error
-        secret = await conn.scalar(
-            select(instance_secrets.c.value).where(instance_secrets.c.name == "url_signing")
+        secret = await instance_store.url_signing_secret(conn)
+        recorded = None if serves_http else await instance_store.served_url(conn)
+    public_root = settings.public_url or (served_url if serves_http else recorded)
+    if public_root is None:
+        log.warning(
+            "public_url_unknown",
+            detail="VIDRELAY_PUBLIC_URL is unset and this process cannot know the address "
+            "clients reach the API at (it listens on every interface, or serves no HTTP): "
+            "webhook payloads carry no video_url until it is set",
         )
     return Instance(
         settings=settings,
         db=db,
         media=LocalMediaStore(settings.media_dir),
-        signer=UrlSigner(str(secret)),
+        signer=UrlSigner(secret),
         channels=ChannelDirectory(db, settings.channel_refresh_s),
         models=ModelDirectory(db, settings.channel_refresh_s),
+        public_root=public_root,
+        serves_http=serves_http,
     )
 
 
@@ -69,7 +102,13 @@ class Engine:
         settings = instance.settings
         self.slot = EngineSlot.acquire(settings.data_dir)
         self.registry = ChannelRegistry(instance.channels, settings)
-        self.webhook_sender = WebhookSender(instance.db, settings, instance.signer)
+        self.webhook_sender = WebhookSender(
+            instance.db,
+            settings,
+            instance.signer,
+            instance.public_root,
+            follow_recorded_url=not instance.serves_http and not settings.public_url,
+        )
         self.runner = JobRunner(
             instance.db,
             instance.media,

@@ -112,7 +112,9 @@ class _HttpAdapterClass(Protocol):
 
 
 @dataclass
-class _Runtime:
+class ChannelRuntime:
+    """A channel as the engine runs it: its definition, adapter and limits."""
+
     definition: Channel
     adapter: Upstream
     requests: asyncio.Semaphore
@@ -135,7 +137,7 @@ class ChannelRegistry:
             failure_threshold=settings.circuit_failure_threshold,
             disable_after_trips=settings.channel_disable_after_trips,
         )
-        self._runtimes: dict[str, _Runtime] = {}
+        self._runtimes: dict[str, ChannelRuntime] = {}
         self._retired: list[Upstream] = []
         self._pool: RenderPool | None = None
         self._rng = random.Random()
@@ -159,13 +161,13 @@ class ChannelRegistry:
             )
         ]
 
-    async def runtime(self, name: str) -> _Runtime | None:
+    async def runtime(self, name: str) -> ChannelRuntime | None:
         for channel in await self.channels():
             if channel.name == name:
                 return self._runtime_for(channel)
         return None
 
-    def _runtime_for(self, channel: Channel) -> _Runtime:
+    def _runtime_for(self, channel: Channel) -> ChannelRuntime:
         current = self._runtimes.get(channel.name)
         if current is not None and current.definition == channel:
             return current
@@ -175,7 +177,7 @@ class ChannelRegistry:
         if current is not None:
             self._retired.append(current.adapter)  # jobs still polling keep their object
         adapter = self._adapter_factory(channel)
-        runtime = _Runtime(
+        runtime = ChannelRuntime(
             definition=channel,
             adapter=adapter,
             requests=asyncio.Semaphore(self._settings.channel_request_concurrency),

@@ -46,7 +46,7 @@ class EngineSlot:
                 handle.close()
                 number += 1
                 continue
-            return cls(f"{socket.gethostname()}:{directory_id}:{number}", handle)
+            return cls(f"{socket.gethostname()[:40]}:{directory_id}:{number}", handle)
 
     def release(self) -> None:
         fcntl.flock(self._handle, fcntl.LOCK_UN)

@@ -28,8 +28,8 @@ import structlog
 
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel
-from vidrelay.domain.jobs import JobRecord
-from vidrelay.engine.channels import ChannelRegistry
+from vidrelay.domain.jobs import JobRecord, SubmissionIntent
+from vidrelay.engine.channels import ChannelRegistry, ChannelRuntime
 from vidrelay.engine.collector import ContentGone, collect
 from vidrelay.engine.health import key_ref, probe_channel
 from vidrelay.engine.identity import EngineSlot
@@ -39,7 +39,12 @@ from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store.database import Database
-from vidrelay.upstreams.base import FailureKind, UpstreamError, UpstreamRequest
+from vidrelay.upstreams.base import (
+    FailureKind,
+    FindsSubmissions,
+    UpstreamError,
+    UpstreamRequest,
+)
 from vidrelay.upstreams.messages import clean_upstream_message, key_secrets
 
 log = structlog.get_logger(__name__)
@@ -290,6 +295,8 @@ class JobRunner:
 
     async def _drive(self, job: JobRecord, plan: list[Channel]) -> None:
         binding = await self._resumed(job)
+        if binding is None and job.intent is not None:
+            binding = await self._recovered(job, job.intent)
         tried: set[str] = set()
         losses = 0
         while True:
@@ -346,34 +353,80 @@ class JobRunner:
         runtime = await self._channels.runtime(job.channel)
         if runtime is None:
             return None
-        channel = runtime.definition
-        key = next((k for k in channel.keys if key_ref(k) == job.upstream_key_ref), None)
-        if key is None:  # the key left the pool meanwhile: any key may still read the job
-            key = self._channels.health.pick_key(channel) or (channel.keys or ("",))[0]
         return Binding(
-            channel,
+            runtime.definition,
             runtime.adapter,
-            key,
+            self._key_for(runtime.definition, job.upstream_key_ref),
             job.upstream_job_id,
             float(job.submitted_at or time.time()),
+        )
+
+    def _key_for(self, channel: Channel, ref: str | None) -> str:
+        """The channel's key with this reference; any key when it has left the pool since
+        (any key of the account may still read the job)."""
+        key = next((k for k in channel.keys if key_ref(k) == ref), None)
+        return key or self._channels.health.pick_key(channel) or (channel.keys or ("",))[0]
+
+    async def _recovered(self, job: JobRecord, intent: SubmissionIntent) -> Binding | None:
+        """An earlier run was submitting the job when it died, before it recorded the upstream's
+        id. Where the protocol can tell, that submission is found and adopted (the operator pays
+        for it once); otherwise it is counted on the job and logged as possibly orphaned, and
+        the job is submitted again."""
+        runtime = await self._channels.runtime(intent.channel)
+        if runtime is not None and isinstance(runtime.adapter, FindsSubmissions):
+            key = self._key_for(runtime.definition, intent.key_ref)
+            request = self._upstream_request(job, runtime, intent.token)
+            try:
+                found = await runtime.adapter.find_submission(request, key)
+            except UpstreamError as error:
+                log.warning("submission_lookup_failed", job_id=job.id, kind=error.kind.value)
+            else:
+                if found is None:
+                    return None  # it never arrived: nothing to pay for
+                async with self._db.write() as conn:
+                    recorded = await job_store.record_submission(
+                        conn, job.id, self.worker_id, intent.channel, found, intent.key_ref
+                    )
+                if not recorded:
+                    return None
+                log.info("submission_recovered", job_id=job.id, channel=intent.channel)
+                return Binding(
+                    runtime.definition,
+                    runtime.adapter,
+                    key,
+                    found,
+                    float(job.submitted_at or time.time()),
+                )
+        async with self._db.write() as conn:
+            await job_store.settle_lost_intent(conn, job.id, self.worker_id)
+        log.warning("submission_possibly_orphaned", job_id=job.id, channel=intent.channel)
+        return None
+
+    def _upstream_request(
+        self, job: JobRecord, runtime: ChannelRuntime, token: str
+    ) -> UpstreamRequest:
+        return UpstreamRequest(
+            job_id=job.id,
+            request=job.request,
+            reference_image=self._media.load_reference(job.id) if job.has_reference else None,
+            upstream_model=runtime.definition.upstream_model(job.model),
+            submission_token=token,
         )
 
     async def _submit_somewhere(
         self, job: JobRecord, plan: list[Channel], tried: set[str]
     ) -> Binding | None:
-        reference = self._media.load_reference(job.id) if job.has_reference else None
         last_error: UpstreamError | None = None
         for channel in plan:
             runtime = await self._channels.runtime(channel.name)
             key = self._channels.health.pick_key(channel) if runtime else None
             if runtime is None or key is None:
                 continue
-            upstream_request = UpstreamRequest(
-                job_id=job.id,
-                request=job.request,
-                reference_image=reference,
-                upstream_model=runtime.definition.upstream_model(job.model),
-            )
+            intent = SubmissionIntent(channel.name, key_ref(key), secrets.token_hex(16))
+            upstream_request = self._upstream_request(job, runtime, intent.token)
+            async with self._db.write() as conn:
+                if not await job_store.record_intent(conn, job.id, self.worker_id, intent):
+                    return None  # our lease lapsed and another worker took the job over
             try:
                 async with runtime.requests:
                     upstream_job_id = await runtime.adapter.submit(upstream_request, key)

@@ -27,6 +27,7 @@ from vidrelay.domain.webhooks import MAX_ATTEMPTS, retry_delay_s
 from vidrelay.outbound import OutboundError, OutboundRefused, guarded_request
 from vidrelay.retry_after import retry_after_s
 from vidrelay.settings import Settings
+from vidrelay.store import instance as instance_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.database import Database
@@ -48,11 +49,23 @@ class _Attempt:
 
 
 class WebhookSender:
-    def __init__(self, db: Database, settings: Settings, signer: UrlSigner) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        signer: UrlSigner,
+        public_root: str | None,
+        *,
+        follow_recorded_url: bool = False,
+    ) -> None:
+        """`public_root` roots the payloads' `video_url` (none without it: a link to nowhere
+        is worse than no link); `follow_recorded_url`, for an engine that serves no HTTP,
+        roots them where the API server last said it serves."""
         self._db = db
         self._settings = settings
         self._signer = signer
-        self._public_root = settings.public_url or settings.base_url
+        self._public_root = public_root
+        self._follow_recorded_url = follow_recorded_url
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -170,16 +183,19 @@ class WebhookSender:
         fresh = {d.event_id: d for d in due if not d.payload}
         if fresh:
             async with self._db.write() as conn:
+                root = self._public_root
+                if self._follow_recorded_url:
+                    root = await instance_store.served_url(conn)
                 for event_id, delivery in fresh.items():
-                    payloads[event_id] = await self._freeze_payload(conn, delivery)
+                    payloads[event_id] = await self._freeze_payload(conn, delivery, root)
         return payloads
 
     async def _freeze_payload(
-        self, conn: AsyncConnection, delivery: webhook_store.DueDelivery
+        self, conn: AsyncConnection, delivery: webhook_store.DueDelivery, root: str | None
     ) -> str:
         job = await job_store.get_job(conn, delivery.job_id, include_deleted=True)
         assert job is not None, "an event always names a stored job"
-        video = video_object(job, StatusStyle.OPENAI, self._signer, self._public_root)
+        video = video_object(job, StatusStyle.OPENAI, self._signer, root)
         event = {
             "id": delivery.event_id,
             "object": "event",

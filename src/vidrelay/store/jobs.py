@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.catalog import CharacterTimestamps, NormalisedRequest, Operation, RouteClass
 from vidrelay.domain.errors import Conflict, InsufficientQuota, RateLimited
-from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus
+from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus, SubmissionIntent
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import PPM, quote, usd_text
 from vidrelay.domain.webhooks import EventType
@@ -64,6 +64,10 @@ _JOB_COLUMNS = [
     jobs.c.submitted_at,
     jobs.c.params,
     jobs.c.operation,
+    jobs.c.intent_channel,
+    jobs.c.intent_key_ref,
+    jobs.c.intent_token,
+    jobs.c.orphaned_submissions,
 ]
 _UNFINISHED_VALUES = [status.value for status in UNFINISHED]
 
@@ -86,6 +90,8 @@ def _record(row: Row[Any]) -> JobRecord:
     request = _request(*(values.pop(column) for column in _REQUEST_COLUMNS))
     values["status"] = JobStatus(values["status"])
     values["has_reference"] = bool(values["has_reference"])
+    channel, ref, token = (values.pop(f"intent_{part}") for part in ("channel", "key_ref", "token"))
+    values["intent"] = SubmissionIntent(channel, ref, token) if channel and token else None
     return JobRecord(request=request, **values)
 
 
@@ -462,6 +468,7 @@ async def requeue_for_retry(
             channel=None,
             upstream_job_id=None,
             upstream_key_ref=None,
+            **_NO_INTENT,
             not_before=not_before,
             attempts=jobs.c.attempts if count_attempt else jobs.c.attempts - 1,
         )
@@ -484,6 +491,40 @@ async def renew_leases(conn: AsyncConnection, worker: str, lease_until: float) -
         update(jobs)
         .where(jobs.c.lease_owner == worker, jobs.c.status == JobStatus.IN_PROGRESS.value)
         .values(lease_expires_at=lease_until)
+    )
+
+
+_NO_INTENT: dict[str, Any] = {"intent_channel": None, "intent_key_ref": None, "intent_token": None}
+
+
+async def record_intent(
+    conn: AsyncConnection, job_id: str, worker: str, intent: SubmissionIntent
+) -> bool:
+    """Written before a submission is sent (see `SubmissionIntent`); False when `worker` no
+    longer holds the job, which then must not be submitted."""
+    result = await conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.lease_owner == worker,
+            jobs.c.status == JobStatus.IN_PROGRESS.value,
+        )
+        .values(
+            intent_channel=intent.channel,
+            intent_key_ref=intent.key_ref,
+            intent_token=intent.token,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def settle_lost_intent(conn: AsyncConnection, job_id: str, worker: str) -> None:
+    """An earlier run's submission could not be found again: count it as possibly orphaned
+    upstream and forget the intent."""
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.lease_owner == worker)
+        .values(orphaned_submissions=jobs.c.orphaned_submissions + 1, **_NO_INTENT)
     )
 
 
@@ -511,6 +552,7 @@ async def record_submission(
             upstream_job_id=upstream_job_id,
             upstream_key_ref=key_ref,
             submitted_at=func.coalesce(jobs.c.submitted_at, int(time.time())),
+            **_NO_INTENT,
         )
     )
     return bool(result.rowcount)

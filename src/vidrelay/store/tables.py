@@ -100,7 +100,7 @@ jobs = Table(
     Column("channel", String(80), nullable=True),
     Column("upstream_job_id", String(200), nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("lease_owner", String(60), nullable=True),
+    Column("lease_owner", String(120), nullable=True),
     Column("lease_expires_at", Float, nullable=True),
     Column("remixed_from_video_id", String(60), nullable=True),
     Column("cost_micros", BigInteger, nullable=True),  # what the upstream charged us
@@ -111,6 +111,12 @@ jobs = Table(
     Column("finished_ts", Float, nullable=True),  # precise end time, for completion-lag figures
     Column("params", Text, nullable=True),  # JSON object: the declared parameters, typed
     Column("operation", String(20), nullable=True),  # None = create
+    # the submission a worker is about to make (written before it submits; cleared once the
+    # upstream's id is recorded): what a retried run looks up after a crash in between
+    Column("intent_channel", String(80), nullable=True),
+    Column("intent_key_ref", String(16), nullable=True),
+    Column("intent_token", String(64), nullable=True),
+    Column("orphaned_submissions", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_key_status", "key_id", "status"),

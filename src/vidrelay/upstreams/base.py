@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from vidrelay.domain.catalog import NormalisedRequest
 
@@ -30,6 +30,9 @@ class UpstreamRequest:
     reference_image: bytes | None
     upstream_model: str = ""
     """The model name the upstream knows (the channel's `model_map` applied); empty = same."""
+    submission_token: str = ""
+    """Unique to this submission. An adapter whose protocol lets the client name a task sends
+    it, so that `find_submission` can ask for the task after a crash lost its id."""
 
     @property
     def model(self) -> str:
@@ -164,3 +167,19 @@ class Upstream(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class FindsSubmissions(Protocol):
+    """An adapter that can tell, after the fact, whether a submission reached its upstream.
+
+    A worker that dies between sending a submission and recording the upstream's id leaves a
+    job upstream that nobody collects (and that the operator pays for). The run after it asks
+    an adapter with this method before submitting again; for the others it can only count a
+    possibly orphaned submission.
+    """
+
+    async def find_submission(self, request: UpstreamRequest, key: str) -> str | None:
+        """The upstream job id that submitting `request` (its `submission_token`) made, or None
+        when the upstream has no such job (nothing was made: submit again)."""
+        ...

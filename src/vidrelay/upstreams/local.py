@@ -48,6 +48,8 @@ class LocalUpstream:
         self._work_dir = work_dir
         self._font_path = font_path
         self._tasks: dict[str, RenderTask] = {}
+        self._by_token: dict[str, str] = {}
+        self._token_of: dict[str, str] = {}
         shutil.rmtree(work_dir, ignore_errors=True)  # leftovers of a previous process
         work_dir.mkdir(parents=True, exist_ok=True)
 
@@ -62,7 +64,16 @@ class LocalUpstream:
             font_path=self._font_path,
         )
         self._tasks[upstream_job_id] = self._pool.submit(spec, self._work_dir / upstream_job_id)
+        if request.submission_token:
+            self._by_token[request.submission_token] = upstream_job_id
+            self._token_of[upstream_job_id] = request.submission_token
         return upstream_job_id
+
+    async def find_submission(self, request: UpstreamRequest, key: str = "") -> str | None:
+        """A render lives and dies with this process: one a dead process started is gone, and
+        cost nothing but its time."""
+        found = self._by_token.get(request.submission_token)
+        return found if found in self._tasks else None
 
     async def poll(self, upstream_job_id: str, key: str = "") -> UpstreamStatus:
         task = self._tasks.get(upstream_job_id)
@@ -107,6 +118,7 @@ class LocalUpstream:
 
     async def release(self, upstream_job_id: str) -> None:
         self._tasks.pop(upstream_job_id, None)
+        self._by_token.pop(self._token_of.pop(upstream_job_id, ""), None)
         shutil.rmtree(self._work_dir / upstream_job_id, ignore_errors=True)
 
     async def probe(self, key: str = "") -> KeyProbe:

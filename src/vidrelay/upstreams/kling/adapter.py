@@ -112,6 +112,19 @@ class KlingUpstream:
         # A task that is already `failed` still has an id: the next query reports it.
         return job_id(endpoint, str(task_id).strip())
 
+    async def find_submission(self, request: UpstreamRequest, key: str) -> str | None:
+        """Kling answers a query by the `external_task_id` given at submission as by its own
+        task id."""
+        endpoint = endpoint_for(request)
+        try:
+            task = await self._query(job_id(endpoint, request.submission_token), key)
+        except UpstreamJobLost:
+            return None
+        task_id = task.get("task_id")
+        if isinstance(task_id, bool) or not isinstance(task_id, str | int) or not str(task_id):
+            return None
+        return job_id(endpoint, str(task_id).strip())
+
     async def poll(self, upstream_job_id: str, key: str) -> UpstreamStatus:
         task = await self._query(upstream_job_id, key)
         status = task.get("task_status")

@@ -139,6 +139,8 @@ def map_request(request: UpstreamRequest) -> dict[str, Any]:
     for name, value in normalised.params.items():
         _add_param(body, name, value)
     _check_sound(body, model, limits)
+    if request.submission_token:  # Kling's user-defined task id: the task can be queried by it
+        body["external_task_id"] = request.submission_token
     return body
 
 
