@@ -80,7 +80,7 @@ NO_POSTGRES = (
     "no PostgreSQL reachable{detail}.\n"
     "Start it and export its admin URL with:  source scripts/services.sh\n"
     f"(or pass --database-url / set {POSTGRES_URL_ENV} to an admin URL such as "
-    "postgresql+asyncpg://postgres:postgres@127.0.0.1:5432/postgres)"
+    "postgresql+asyncpg://vidrelay_test:vidrelay_test@127.0.0.1:5432/vidrelay_test)"
 )
 
 

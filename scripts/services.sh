@@ -31,7 +31,14 @@ for _ in $(seq 1 60); do
   pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break
   sleep 0.5
 done
-su postgres -c "psql -q -p $PG_PORT -c \"ALTER USER postgres PASSWORD 'postgres';\"" >/dev/null
+# The suite's own role and database (it creates a database per test, hence CREATEDB); nothing
+# else on the cluster is touched, the postgres superuser's password included.
+su postgres -c "psql -q -p $PG_PORT -v ON_ERROR_STOP=1" >/dev/null <<'SQL'
+SELECT 'CREATE ROLE vidrelay_test LOGIN CREATEDB PASSWORD ''vidrelay_test'''
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vidrelay_test') \gexec
+SELECT 'CREATE DATABASE vidrelay_test OWNER vidrelay_test'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'vidrelay_test') \gexec
+SQL
 
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "services: installing Redis" >&2
@@ -50,5 +57,5 @@ if [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
   _apt_install fonts-wqy-zenhei
 fi
 
-export VIDRELAY_TEST_POSTGRES_URL="postgresql+asyncpg://postgres:postgres@127.0.0.1:${PG_PORT}/postgres"
+export VIDRELAY_TEST_POSTGRES_URL="postgresql+asyncpg://vidrelay_test:vidrelay_test@127.0.0.1:${PG_PORT}/vidrelay_test"
 export VIDRELAY_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
