@@ -52,24 +52,32 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.catalog import ModelSpec, RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.domain.declarations import InvalidDeclaration, parse_model
 from vidrelay.domain.errors import VidrelayError
 from vidrelay.domain.pricing import (
+    PPM,
     PriceDeclaration,
+    PriceRule,
     SizeClass,
     multiplier_to_ppm,
+    usd_text,
     usd_to_micros,
 )
 from vidrelay.services.catalog import CatalogEdit
-from vidrelay.store import accounts
+from vidrelay.store import accounts, prices
 from vidrelay.store import channels as channel_store
 from vidrelay.store.database import Database
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -207,28 +215,123 @@ def _price_rule(entry: dict[str, Any], index: int) -> PriceDeclaration:
         raise ConfigError(f"{where}: {error}") from error
 
 
-async def apply_config(db: Database, config: OperatorConfig) -> None:
+async def apply_config(db: Database, config: OperatorConfig) -> list[str]:
     """Upsert the file's models, groups, price rules and channels, in one transaction and in
     that order (each is checked against what comes before it); those set elsewhere (admin
-    API, CLI) are kept, and so is a channel's runtime switch unless the file says `enabled`."""
+    API, CLI) are kept, and so is a channel's runtime switch unless the file says `enabled`.
+
+    Returns what it changed, a line each ("group vip 0.5 → 0.8"): the file is applied at every
+    start, so it undoes what was changed at runtime, and the start must say so.
+    """
     async with db.write() as conn:
         edit = await CatalogEdit.begin(conn)
-        for index, model in enumerate(config.models):
-            await _applied(f"models[{index}] ({model.name})", edit.save_model(model))
-        for name, ppm in config.groups.items():
-            await accounts.set_group(conn, name, ppm)
-        for index, rule in enumerate(config.price_rules):
-            await _applied(f"prices[{index}] ({rule.model})", edit.save_price(rule))
-        for index, entry in enumerate(config.channels):
-            channel = entry.channel
-            existing = await channel_store.find_channel(conn, channel.name)
-            if existing is not None and not entry.enabled_given:
-                channel = replace(channel, enabled=existing.enabled)
-            await _applied(f"channels[{index}] ({channel.name})", edit.save_channel(channel))
+        return [
+            *await _apply_models(edit, config.models),
+            *await _apply_groups(conn, config.groups),
+            *await _apply_prices(conn, edit, config.price_rules),
+            *await _apply_channels(conn, edit, config.channels),
+        ]
 
 
-async def _applied(where: str, step: Awaitable[object]) -> None:
+async def _apply_models(edit: CatalogEdit, models: list[ModelSpec]) -> list[str]:
+    changes = []
+    for index, model in enumerate(models):
+        before = edit.catalog.get(model.name)
+        await _applied(f"models[{index}] ({model.name})", edit.save_model(model))
+        if before != model:
+            changes.append(f"model {model.name} {'added' if before is None else 'changed'}")
+    return changes
+
+
+async def _apply_groups(conn: AsyncConnection, groups: dict[str, int]) -> list[str]:
+    changes = []
+    stored = await accounts.list_groups(conn)
+    for name, ppm in groups.items():
+        was = stored.get(name)
+        if was == ppm:
+            continue
+        await accounts.set_group(conn, name, ppm)
+        now = _multiplier_text(ppm)
+        changes.append(
+            f"group {name} added at {now}"
+            if was is None
+            else f"group {name} {_multiplier_text(was)} → {now}"
+        )
+    return changes
+
+
+async def _apply_prices(
+    conn: AsyncConnection, edit: CatalogEdit, declarations: list[PriceDeclaration]
+) -> list[str]:
+    changes = []
+    for index, declaration in enumerate(declarations):
+        stored = await prices.price_rules_for(conn, declaration.model)
+        rule = await _applied(
+            f"prices[{index}] ({declaration.model})", edit.save_price(declaration)
+        )
+        before = next((r for r in stored if _price_slot(r) == _price_slot(rule)), None)
+        if before != rule:
+            was = "added at" if before is None else f"{_price_text(before)} →"
+            changes.append(f"price {_price_name(rule)} {was} {_price_text(rule)}")
+    return changes
+
+
+async def _apply_channels(
+    conn: AsyncConnection, edit: CatalogEdit, entries: list[ChannelEntry]
+) -> list[str]:
+    changes = []
+    for index, entry in enumerate(entries):
+        channel = entry.channel
+        before = await channel_store.find_channel(conn, channel.name)
+        if before is not None and not entry.enabled_given:
+            channel = replace(channel, enabled=before.enabled)
+        saved = await _applied(f"channels[{index}] ({channel.name})", edit.save_channel(channel))
+        if before is None:
+            changes.append(f"channel {channel.name} added")
+        elif differing := _channel_differences(before, saved):
+            changes.append(f"channel {channel.name} changed: {', '.join(differing)}")
+    return changes
+
+
+def _multiplier_text(ppm: int) -> str:
+    return f"{Decimal(ppm) / PPM:f}".rstrip("0").rstrip(".") or "0"
+
+
+def _price_slot(rule: PriceRule) -> tuple[object, ...]:
+    return (rule.route_class, rule.size_class, rule.conditions)
+
+
+def _price_name(rule: PriceRule) -> str:
+    qualifiers = [
+        value
+        for value in (
+            rule.route_class.value if rule.route_class else None,
+            rule.size_class.value if rule.size_class else None,
+            *(f"{name}={value}" for name, value in rule.conditions),
+        )
+        if value
+    ]
+    return f"{rule.model} ({', '.join(qualifiers)})" if qualifiers else rule.model
+
+
+def _price_text(rule: PriceRule) -> str:
+    if rule.per_second_micros is not None:
+        return f"${usd_text(rule.per_second_micros)}/s"
+    return f"${usd_text(rule.per_request_micros or 0)}/video"
+
+
+def _channel_differences(before: Channel, after: Channel) -> list[str]:
+    """The names of the operator's fields that differ (never their values: keys are secret)."""
+    return [
+        spec.name
+        for spec in fields(Channel)
+        if spec.name != "disabled_reason"
+        and getattr(before, spec.name) != getattr(after, spec.name)
+    ]
+
+
+async def _applied(where: str, step: Awaitable[T]) -> T:
     try:
-        await step
+        return await step
     except VidrelayError as error:
         raise ConfigError(f"{where}: {error.message}") from error

@@ -25,6 +25,7 @@ from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.engine.background import Engine, open_instance
 from vidrelay.logging_setup import configure_logging
 from vidrelay.settings import Settings, load_settings
+from vidrelay.startup import log_startup
 
 
 def create_app(
@@ -39,6 +40,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         instance = await open_instance(settings, served_url=served_url)
         engine = Engine(instance) if run_engine and settings.engine else None
+        await log_startup(instance, role="serve", runs_engine=engine is not None)
         if engine is not None:
             engine.start()
         app.state.context = AppContext(

@@ -49,7 +49,8 @@ def serve(
     from vidrelay.engine.background import served_root
 
     app = create_app(load_settings(), served_url=served_root(host, port))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # log_config=None: uvicorn's lines go through vidrelay's logger (configured by the app)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
 
 
 @app.command()
@@ -61,6 +62,7 @@ def worker() -> None:
 
     from vidrelay.engine.background import Engine, open_instance
     from vidrelay.logging_setup import configure_logging
+    from vidrelay.startup import log_startup
 
     configure_logging()
 
@@ -71,6 +73,7 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         instance = await open_instance(load_settings(), serves_http=False)
         engine = Engine(instance)
+        await log_startup(instance, role="worker", runs_engine=True)
         engine.start()
         err.print(f"vidrelay worker {engine.runner.worker_id}: running jobs")
         try:

@@ -9,7 +9,7 @@ replicas) when thousands of jobs are in flight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -42,6 +42,8 @@ class Instance:
     """Where links in webhooks point: `VIDRELAY_PUBLIC_URL`, else the address this process
     serves; None when it cannot know (see `Engine`)."""
     serves_http: bool = True
+    config_changes: list[str] = field(default_factory=list)
+    """What applying `vidrelay.toml` at this start changed, a line each."""
 
 
 def served_root(host: str, port: int) -> str | None:
@@ -63,8 +65,9 @@ async def open_instance(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     await db.upgrade()
+    config_changes = []
     if settings.config is not None:
-        await apply_config(db, load_config(settings.config))
+        config_changes = await apply_config(db, load_config(settings.config))
     if serves_http:
         async with db.write() as conn:
             await instance_store.record_served_url(conn, served_url)
@@ -92,6 +95,7 @@ async def open_instance(
         models=ModelDirectory(db, settings.channel_refresh_s),
         public_root=public_root,
         serves_http=serves_http,
+        config_changes=config_changes,
     )
 
 
