@@ -141,6 +141,8 @@ async def test_sigkill_mid_render_then_restart_finishes_every_job(
         for video_id in ids:
             body, _ = wait_for(server.base_url, video_id, key, {"completed", "failed"}, 240)
             assert body["status"] == "completed", body
+        logged = server.log_path.read_text()  # the renders resumed, none was lost
+        assert "event='local_render_resumed'" in logged and "job_lost_upstream" not in logged
         # 3 x 8 s of sora-2 at $0.10/s, charged once each, nothing refunded
         balance, ledger = await _balance(database_url or server.sqlite_url, "alice")
         assert balance == ledger == usd_to_micros("47.6")

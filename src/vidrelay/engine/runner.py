@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from vidrelay.domain.catalog import RouteClass
-from vidrelay.domain.channels import Channel
+from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.domain.jobs import JobRecord, SubmissionIntent
 from vidrelay.engine.channels import ChannelRegistry, ChannelRuntime
 from vidrelay.engine.collector import ContentGone, collect
@@ -297,6 +297,8 @@ class JobRunner:
         binding = await self._resumed(job)
         if binding is None and job.intent is not None:
             binding = await self._recovered(job, job.intent)
+        # a render dies with the process that ran it: a resumed one starts again, no loss
+        restarts_render = binding is not None and binding.channel.protocol is ChannelProtocol.LOCAL
         tried: set[str] = set()
         losses = 0
         while True:
@@ -310,6 +312,7 @@ class JobRunner:
             result = await self._poller.watch(
                 binding, gate, schedule, lambda progress: self._note_progress(job.id, progress)
             )
+            restarts_render = restarts_render and result.outcome is Outcome.LOST
             if result.outcome is Outcome.STOPPED:
                 return  # the job goes back to the queue and resumes elsewhere
             if result.outcome is Outcome.COMPLETED:
@@ -329,6 +332,11 @@ class JobRunner:
                     job, result.error_code, result.error_message, binding.channel, binding
                 )
                 return
+            if restarts_render:
+                restarts_render = False
+                log.info("local_render_resumed", job_id=job.id, channel=binding.channel.name)
+                binding = None
+                continue
             losses += 1  # Outcome.LOST: submit again, elsewhere when there is an elsewhere
             if losses >= self._settings.max_attempts:
                 await self._fail_upstream(
