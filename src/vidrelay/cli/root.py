@@ -3,6 +3,7 @@ command groups live beside this file."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,8 +50,15 @@ def serve(
     from vidrelay.engine.background import served_root
 
     app = create_app(load_settings(), served_url=served_root(host, port))
+    # uvicorn stops gracefully on SIGTERM, then raises it again once its own handler is gone:
+    # this one makes that an exit with status 0, as after SIGINT, not a death by signal
+    signal.signal(signal.SIGTERM, _exit_after_stop)
     # log_config=None: uvicorn's lines go through vidrelay's logger (configured by the app)
     uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
+
+
+def _exit_after_stop(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command()
@@ -58,7 +66,6 @@ def worker() -> None:
     """Run the engine alone (job runner, webhook sender), no HTTP: pair it with API servers
     started with VIDRELAY_ENGINE=false. Stops cleanly on SIGINT or SIGTERM."""
     import asyncio
-    import signal
 
     from vidrelay.engine.background import Engine, open_instance
     from vidrelay.logging_setup import configure_logging

@@ -213,7 +213,7 @@ class ChannelRegistry:
             await adapter.close()
         self._runtimes.clear()
         if self._pool is not None:
-            self._pool.shutdown()
+            await asyncio.to_thread(self._pool.shutdown)
 
 
 def _same_connection(old: Channel, new: Channel) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -33,6 +34,7 @@ from vidrelay.render.spec import RenderOutputs, RenderSpec
 
 PROGRESS_FILE = ".progress"
 _WRITE_INTERVAL_SECONDS = 0.1
+_PARENT_CHECK_SECONDS = 0.5
 
 
 class RenderWorkerLost(RuntimeError):
@@ -81,19 +83,40 @@ class RenderPool:
         return RenderTask(future, progress_path)
 
     def shutdown(self) -> None:
-        """Cancel queued renders and return without waiting.
+        """Cancel queued renders and end the workers now, running renders included.
 
-        Renders already running finish in their workers (a render is bounded by its clip
-        length); their tasks still complete, nobody has to wait for them.
+        The engine has handed their jobs back by then (they render again wherever they are
+        claimed next); a worker left running would outlive the server, orphaned.
         """
         with self._lock:
             self._closed = True
+            processes = list((getattr(self._executor, "_processes", None) or {}).values())
             self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5)
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
         )
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """A worker's start: it ends with its parent, however the parent ends (a SIGKILL leaves no
+    chance to clean up), and leaves Ctrl-C to the parent, which hands its jobs back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="vidrelay-parent-watch", daemon=True).start()
 
 
 class RenderTask:
