@@ -16,7 +16,7 @@ from vidrelay.domain.pricing import usd_to_micros
 from vidrelay.settings import Settings, load_settings
 from vidrelay.store.database import Database
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages name paths and commands: never cut them
 T = TypeVar("T")
 
 
