@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     """Hosts or CIDRs that user-given URLs may reach although private (comma-separated)."""
     status_cache_s: float = 1.0
     """How long a finished video's status body may be served from memory (0 disables)."""
+    status_cache_max_bytes: int = 32 * 1024 * 1024
+    """Memory the status cache may hold, bodies and keys together; the oldest entries go first."""
     max_body_bytes: int = 28 * 1024 * 1024
     """Request bodies above this are refused with 413 (a 20 MB image as base64 JSON fits)."""
 

@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             models=instance.models,
             signer=instance.signer,
             runner=engine.runner if engine else None,
-            status_cache=StatusCache(settings.status_cache_s),
+            status_cache=StatusCache(settings.status_cache_s, settings.status_cache_max_bytes),
             rate_limiter=RequestRateLimiter(settings.redis_url),
             webhook_sender=engine.webhook_sender if engine else None,
             channels=instance.channels,
