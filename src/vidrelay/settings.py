@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     """Memory the status cache may hold, bodies and keys together; the oldest entries go first."""
     max_body_bytes: int = 28 * 1024 * 1024
     """Request bodies above this are refused with 413 (a 20 MB image as base64 JSON fits)."""
+    max_reference_pixels: int = 40_000_000
+    """Reference images with more pixels (width x height, read from the header) are a 400."""
 
     queue_wait_s: float = 600.0
     """How long a job waits for a channel (all full or tripped) before it fails, refunded."""

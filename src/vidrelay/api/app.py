@@ -24,6 +24,7 @@ from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.engine.background import Engine, open_instance
 from vidrelay.logging_setup import configure_logging
+from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.settings import Settings, load_settings
 
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             rate_limiter=RequestRateLimiter(settings.redis_url),
             webhook_sender=engine.webhook_sender if engine else None,
             channels=instance.channels,
+            reference_images=ReferenceImageChecker(settings.max_reference_pixels),
             registry=engine.registry if engine else None,
         )
         try:

@@ -28,7 +28,6 @@ from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
 from vidrelay.domain.keys import hash_api_key
 from vidrelay.domain.video_object import video_object
-from vidrelay.media.reference_images import check_reference_image, load_image_url
 from vidrelay.media.storage import MEDIA_TYPES
 from vidrelay.outbound import check_url_at_create
 from vidrelay.store import jobs as job_store
@@ -111,13 +110,11 @@ async def create_video(
         )
     reference: bytes | None = None
     if form.reference_upload is not None:
-        check_reference_image(form.reference_upload, "input_reference")
+        await context.reference_images.check(form.reference_upload, "input_reference")
         reference = form.reference_upload
     elif form.reference_url:
-        reference = await load_image_url(
-            form.reference_url,
-            "input_reference",
-            context.settings.outbound_allowlist_entries,
+        reference = await context.reference_images.load_url(
+            form.reference_url, "input_reference", allowlist
         )
     job_id = new_video_id()
     if reference is not None:
