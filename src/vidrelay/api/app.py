@@ -14,6 +14,7 @@ from vidrelay.api.admin_channels import router as admin_channels_router
 from vidrelay.api.admin_jobs import router as admin_jobs_router
 from vidrelay.api.admin_models import router as admin_models_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
+from vidrelay.api.body_stall import BodyStallMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.models import router as models_router
@@ -83,4 +84,5 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         return JSONResponse({"status": "ok"})
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyStallMiddleware, timeout_s=settings.body_stall_timeout_s)
     return app

@@ -43,11 +43,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the API server (applies migrations, starts the job runner and the local renderer)."""
-    import uvicorn
-
     from vidrelay.api.app import create_app
+    from vidrelay.api.http_server import run_server
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    settings = load_settings()
+    run_server(create_app(settings), settings, host, port)
 
 
 @app.command()
