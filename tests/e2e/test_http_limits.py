@@ -112,6 +112,19 @@ def test_a_client_whose_headers_do_not_arrive_is_disconnected(
         assert read_until_closed(sock) == b""
 
 
+def test_a_kept_alive_connection_whose_next_headers_stall_is_disconnected(
+    server: ServerProcess,
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(request_head())
+        received = b""
+        while b"\r\n\r\n" not in received or not received.endswith(b"}"):
+            received += sock.recv(65536)
+        assert status_of(received) == 200
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert read_until_closed(sock) == b""
+
+
 def test_headers_trickled_a_byte_at_a_time_are_cut_off(server: ServerProcess) -> None:
     """The header timeout bounds the whole header block, not the gap between bytes."""
     closed = False
