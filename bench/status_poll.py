@@ -43,7 +43,7 @@ from harness import (
 
 GOAL = 0.5
 WARMUP_S = 2.0
-# Exactly what `vidrelay serve` passes to uvicorn.run (see src/vidrelay/cli.py).
+# Both servers run through `run_server`, as `vidrelay serve` does (src/vidrelay/api/http_server.py).
 UVICORN_LOG_LEVEL = "info"
 RENDER_TIMEOUT_S = 60.0
 
@@ -53,7 +53,6 @@ RENDER_TIMEOUT_S = 60.0
 
 def serve_bare(port: int, body_file: Path) -> None:
     """The reference: one route, returns the stored body with JSONResponse, checks nothing."""
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -65,7 +64,10 @@ def serve_bare(port: int, body_file: Path) -> None:
         return JSONResponse(body)
 
     app = Starlette(routes=[Route("/v1/videos/{video_id}", retrieve)])
-    uvicorn.run(app, host=HOST, port=port, log_level=UVICORN_LOG_LEVEL)
+    from vidrelay.api.http_server import run_server
+    from vidrelay.settings import load_settings
+
+    run_server(app, load_settings(), HOST, port)
 
 
 # --------------------------------------------------------------------------- python load generator
@@ -274,8 +276,8 @@ def run_all(
         f"({len(reference.content)} B JSON body)\n"
         f"  python {platform.python_version()}, {os.cpu_count()} CPUs shared by the servers and "
         f"the client; SQLite in a temp dir; setup took {time.monotonic() - started:.1f} s\n"
-        f"  both servers: uvicorn.run(app, host={HOST!r}, port=..., "
-        f"log_level={UVICORN_LOG_LEVEL!r}) in one process, as `vidrelay serve` does,\n"
+        f"  both servers: run_server (uvicorn, header limits, log_level={UVICORN_LOG_LEVEL!r}) "
+        "in one process, as `vidrelay serve` does,\n"
         "  so the access log is ON for both (written to a file); bare = Starlette route "
         "returning JSONResponse(same body)\n"
         f"  load: {load}; {WARMUP_S:.0f} s warm-up + {args.seconds} s measured per run; "

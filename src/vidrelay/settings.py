@@ -63,8 +63,20 @@ class Settings(BaseSettings):
     """Hosts or CIDRs that user-given URLs may reach although private (comma-separated)."""
     status_cache_s: float = 1.0
     """How long a finished video's status body may be served from memory (0 disables)."""
+    status_cache_max_bytes: int = 32 * 1024 * 1024
+    """Memory the status cache may hold, bodies and keys together; the oldest entries go first."""
     max_body_bytes: int = 28 * 1024 * 1024
     """Request bodies above this are refused with 413 (a 20 MB image as base64 JSON fits)."""
+    max_header_bytes: int = 64 * 1024
+    """A request whose header block is larger (request line and fields) is answered 431."""
+    max_headers: int = 100
+    """A request with more header fields is answered 431."""
+    header_timeout_s: float = 10.0
+    """A connection whose request headers are not all in this long after it opened is closed."""
+    body_stall_timeout_s: float = 10.0
+    """A request body from which no byte arrives for this long is cut (408, connection closed)."""
+    max_reference_pixels: int = 40_000_000
+    """Reference images with more pixels (width x height, read from the header) are a 400."""
 
     queue_wait_s: float = 600.0
     """How long a job waits for a channel (all full or tripped) before it fails, refunded."""

@@ -14,6 +14,7 @@ from vidrelay.api.admin_channels import router as admin_channels_router
 from vidrelay.api.admin_jobs import router as admin_jobs_router
 from vidrelay.api.admin_models import router as admin_models_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
+from vidrelay.api.body_stall import BodyStallMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.models import router as models_router
@@ -24,6 +25,7 @@ from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.engine.background import Engine, open_instance
 from vidrelay.logging_setup import configure_logging
+from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.settings import Settings, load_settings
 from vidrelay.startup import log_startup
 
@@ -50,10 +52,11 @@ def create_app(
             models=instance.models,
             signer=instance.signer,
             runner=engine.runner if engine else None,
-            status_cache=StatusCache(settings.status_cache_s),
+            status_cache=StatusCache(settings.status_cache_s, settings.status_cache_max_bytes),
             rate_limiter=RequestRateLimiter(settings.redis_url),
             webhook_sender=engine.webhook_sender if engine else None,
             channels=instance.channels,
+            reference_images=ReferenceImageChecker(settings.max_reference_pixels),
             registry=engine.registry if engine else None,
         )
         try:
@@ -87,4 +90,5 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyStallMiddleware, timeout_s=settings.body_stall_timeout_s)
     return app

@@ -8,7 +8,7 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from vidrelay.api.context import AppContext, get_context
-from vidrelay.domain.errors import AuthenticationFailed
+from vidrelay.domain.errors import AuthenticationFailed, InvalidRequest
 from vidrelay.domain.jobs import StatusStyle
 from vidrelay.store.accounts import Principal, authenticate
 
@@ -36,11 +36,26 @@ def sent_by_official_sdk(request: Request) -> bool:
     return any(name.startswith("x-stainless-") for name in request.headers)
 
 
+def asked_status_style(request: Request) -> StatusStyle | None:
+    """`?status_style=` if given (empty counts as absent); any other value is a 400."""
+    asked = request.query_params.get("status_style")
+    if not asked:
+        return None
+    try:
+        return StatusStyle(asked)
+    except ValueError:
+        allowed = ", ".join(style.value for style in StatusStyle)
+        raise InvalidRequest(
+            f"status_style {asked[:40]!r} is not supported; allowed values: {allowed}.",
+            param="status_style",
+        ) from None
+
+
 def status_style(request: Request, principal: Principal | None) -> StatusStyle:
     """The request's choice, then the key's setting, then the official SDKs' headers."""
-    asked = request.query_params.get("status_style")
-    if asked in (StatusStyle.OPENAI.value, StatusStyle.RELAY.value):
-        return StatusStyle(asked)
+    asked = asked_status_style(request)
+    if asked is not None:
+        return asked
     if principal is not None and principal.status_style is not None:
         return principal.status_style
     if sent_by_official_sdk(request):

@@ -12,6 +12,7 @@ from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
+from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
 from vidrelay.store.channels import ChannelDirectory
@@ -30,6 +31,7 @@ class AppContext:
     status_cache: StatusCache
     rate_limiter: RequestRateLimiter
     channels: ChannelDirectory
+    reference_images: ReferenceImageChecker
     registry: ChannelRegistry | None = None
     webhook_sender: WebhookSender | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -12,12 +13,14 @@ from starlette.requests import Request
 from vidrelay.api.auth import (
     Authenticated,
     Context,
+    asked_status_style,
     require_principal,
     sent_by_official_sdk,
     status_style,
 )
 from vidrelay.api.context import AppContext, get_context
 from vidrelay.api.create_request import read_create_form
+from vidrelay.api.public_root import public_root
 from vidrelay.domain.catalog import normalise_request
 from vidrelay.domain.channels import require_served
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
@@ -25,7 +28,6 @@ from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
 from vidrelay.domain.keys import hash_api_key
 from vidrelay.domain.video_object import video_object
-from vidrelay.media.reference_images import check_reference_image, load_image_url
 from vidrelay.media.storage import MEDIA_TYPES
 from vidrelay.outbound import check_url_at_create
 from vidrelay.store import jobs as job_store
@@ -62,22 +64,21 @@ _CREATE_BODY = {
 }
 
 
-def _public_root(request: Request, context: AppContext) -> str:
-    return context.settings.public_url or str(request.base_url)
-
-
-def _render(
-    request: Request, context: AppContext, job: JobRecord, principal: Principal | None
-) -> dict[str, Any]:
-    return video_object(
-        job, status_style(request, principal), context.signer, _public_root(request, context)
-    )
+def _video_renderer(
+    request: Request, context: AppContext, principal: Principal
+) -> Callable[[JobRecord], dict[str, Any]]:
+    """Renders jobs in the vocabulary and under the public root the request asks for; both are
+    checked here, before the handler does any work (a create charges nothing on a bad one)."""
+    style = status_style(request, principal)
+    root = public_root(request, context.settings)
+    return lambda job: video_object(job, style, context.signer, root)
 
 
 @router.post("/videos", openapi_extra=_CREATE_BODY)
 async def create_video(
     request: Request, principal: Authenticated, context: Context
 ) -> JSONResponse:
+    render = _video_renderer(request, context, principal)
     rate_headers = await context.rate_limiter.hit(principal)
     idempotency_key = _idempotency_key(request)
     form = await read_create_form(request)
@@ -109,13 +110,11 @@ async def create_video(
         )
     reference: bytes | None = None
     if form.reference_upload is not None:
-        check_reference_image(form.reference_upload, "input_reference")
+        await context.reference_images.check(form.reference_upload, "input_reference")
         reference = form.reference_upload
     elif form.reference_url:
-        reference = await load_image_url(
-            form.reference_url,
-            "input_reference",
-            context.settings.outbound_allowlist_entries,
+        reference = await context.reference_images.load_url(
+            form.reference_url, "input_reference", allowlist
         )
     job_id = new_video_id()
     if reference is not None:
@@ -145,8 +144,7 @@ async def create_video(
         rate_headers["idempotent-replayed"] = "true"
     elif context.runner:
         context.runner.wake()
-    body = _render(request, context, accepted.job, principal)
-    return JSONResponse(body, headers=rate_headers)
+    return JSONResponse(render(accepted.job), headers=rate_headers)
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -170,6 +168,7 @@ async def list_videos(
     order: Literal["asc", "desc"] = "desc",
     after: str | None = None,
 ) -> JSONResponse:
+    render = _video_renderer(request, context, principal)
     async with context.db.read() as conn:
         page = await job_store.list_jobs(
             conn, principal.tenant_id, after=after, limit=limit, order=order
@@ -177,7 +176,7 @@ async def list_videos(
     if page is None:
         raise InvalidRequest(f"after: no video {after!r} to continue from.", param="after")
     records, has_more = page
-    data = [_render(request, context, job, principal) for job in records]
+    data = [render(job) for job in records]
     return JSONResponse(
         {
             "object": "list",
@@ -208,7 +207,7 @@ async def retrieve_video(request: Request) -> Response:
         return Response(cached, media_type="application/json")
     principal = await require_principal(request, context)
     job = await _owned_job(context, video_id, principal)
-    response = JSONResponse(_render(request, context, job, principal))
+    response = JSONResponse(_video_renderer(request, context, principal)(job))
     if not job.status.is_terminal:
         response.headers["openai-poll-after-ms"] = str(context.settings.poll_after_ms)
     elif cache_key:
@@ -225,14 +224,15 @@ router.add_route(
 def _status_cache_key(
     request: Request, context: AppContext, video_id: str
 ) -> tuple[str, str, str, str] | None:
-    """Everything the body depends on besides the job: key, vocabulary asked, public root."""
+    """Everything the body depends on besides the job: key, vocabulary asked, public root.
+    Only checked values go into it (a bad `status_style` or `Host` is a 400 here)."""
+    asked = asked_status_style(request)
+    root = public_root(request, context.settings)
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return None
-    style_hint = request.query_params.get("status_style") or (
-        "sdk" if sent_by_official_sdk(request) else ""
-    )
-    return (hash_api_key(key.strip()), video_id, style_hint, _public_root(request, context))
+    style_hint = asked.value if asked else ("sdk" if sent_by_official_sdk(request) else "")
+    return (hash_api_key(key.strip()), video_id, style_hint, root)
 
 
 @router.delete("/videos/{video_id}")

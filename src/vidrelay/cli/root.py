@@ -42,21 +42,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the API server (applies migrations, starts the job runner and the local renderer)."""
-    import uvicorn
-
     from vidrelay.api.app import create_app
+    from vidrelay.api.http_server import run_server
     from vidrelay.engine.background import served_root
 
-    app = create_app(load_settings(), served_url=served_root(host, port))
-    # uvicorn stops gracefully on SIGTERM, then raises it again once its own handler is gone:
-    # this one makes that an exit with status 0, as after SIGINT, not a death by signal
-    signal.signal(signal.SIGTERM, _exit_after_stop)
-    # log_config=None: uvicorn's lines go through vidrelay's logger (configured by the app)
-    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
-
-
-def _exit_after_stop(_signum: int, _frame: object) -> None:
-    raise SystemExit(0)
+    settings = load_settings()
+    run_server(create_app(settings, served_url=served_root(host, port)), settings, host, port)
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """Reference images (`input_reference`): read them from an upload, a `data:` URL or an http(s)
-URL, and make sure they are a decodable JPEG, PNG or WebP of at most 20 MB."""
+URL, and make sure they are a decodable JPEG, PNG or WebP of at most 20 MB and a bounded
+number of pixels."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import base64
 import binascii
 import io
 import re
+import warnings
 from collections.abc import Sequence
 
+import anyio
+import anyio.to_thread
 from PIL import Image, UnidentifiedImageError
 
 from vidrelay.domain.errors import InvalidRequest
@@ -33,17 +37,69 @@ def image_content_type(data: bytes) -> str:
     return "application/octet-stream"
 
 
-def check_reference_image(data: bytes, param: str) -> None:
-    if not data:
-        raise InvalidRequest(f"{param} is empty: upload a JPEG, PNG or WebP image.", param=param)
-    if len(data) > MAX_REFERENCE_BYTES:
-        raise InvalidRequest(
-            f"{param} is {len(data) / 1024 / 1024:.1f} MB; the limit is 20 MB.", param=param
+class ReferenceImageChecker:
+    """Checks reference images at the API edge without letting one request stall the others.
+
+    The pixel count comes from the header (Pillow's `Image.open` is lazy) and is refused above
+    `max_pixels` before anything is decoded: a small file can claim a huge canvas. The full
+    decode that remains (it catches truncated files before the renderer does) runs in worker
+    threads, at most `concurrent_decodes` at once, so the event loop keeps serving. One per
+    process: its limiter is what bounds the decodes.
+    """
+
+    def __init__(self, max_pixels: int, concurrent_decodes: int = 2) -> None:
+        self.max_pixels = max_pixels
+        self._decodes = anyio.CapacityLimiter(concurrent_decodes)
+
+    async def check(self, data: bytes, param: str) -> None:
+        if not data:
+            raise InvalidRequest(
+                f"{param} is empty: upload a JPEG, PNG or WebP image.", param=param
+            )
+        if len(data) > MAX_REFERENCE_BYTES:
+            raise InvalidRequest(
+                f"{param} is {len(data) / 1024 / 1024:.1f} MB; the limit is 20 MB.", param=param
+            )
+        self._check_header(data, param)
+        await anyio.to_thread.run_sync(_decode, data, param, limiter=self._decodes)
+
+    async def load_url(self, url: str, param: str, allowlist: Sequence[str]) -> bytes:
+        """The bytes an `image_url` names: decoded in place for `data:`, fetched for http(s)."""
+        if url.lower().startswith("data:"):
+            data = decode_data_url(url, param)
+        else:
+            data = await _fetch(url, param, allowlist)
+        await self.check(data, param)
+        return data
+
+    def _check_header(self, data: bytes, param: str) -> None:
+        too_many = (
+            f"{param} has more pixels than the {self.max_pixels:,} allowed "
+            f"(VIDRELAY_MAX_REFERENCE_PIXELS); send a smaller image."
         )
+        try:
+            with warnings.catch_warnings():  # Pillow warns past its own limit; ours is below it
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                    image_format, (width, height) = image.format, image.size
+        except Image.DecompressionBombError as error:  # past Pillow's own, larger limit
+            raise InvalidRequest(too_many, param=param) from error
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            raise _undecodable(param) from error
+        if image_format not in ACCEPTED_FORMATS:
+            raise InvalidRequest(
+                f"{param} is a {image_format} image; allowed formats: JPEG, PNG, WebP.",
+                param=param,
+            )
+        if width * height > self.max_pixels:
+            raise InvalidRequest(f"{param} is {width}x{height}: {too_many}", param=param)
+
+
+def _decode(data: bytes, param: str) -> None:
+    """A full decode: a truncated file fails here, not in the renderer."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image_format = image.format
-            image.load()  # a full decode: a truncated file fails here, not in the renderer
+            image.load()
     except (
         UnidentifiedImageError,
         OSError,
@@ -51,14 +107,13 @@ def check_reference_image(data: bytes, param: str) -> None:
         ValueError,
         Image.DecompressionBombError,
     ) as error:
-        raise InvalidRequest(
-            f"{param} could not be decoded as an image; send a JPEG, PNG or WebP file.",
-            param=param,
-        ) from error
-    if image_format not in ACCEPTED_FORMATS:
-        raise InvalidRequest(
-            f"{param} is a {image_format} image; allowed formats: JPEG, PNG, WebP.", param=param
-        )
+        raise _undecodable(param) from error
+
+
+def _undecodable(param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"{param} could not be decoded as an image; send a JPEG, PNG or WebP file.", param=param
+    )
 
 
 def decode_data_url(url: str, param: str) -> bytes:
@@ -74,16 +129,6 @@ def decode_data_url(url: str, param: str) -> bytes:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as error:
         raise InvalidRequest(f"{param} data: URL is not valid base64.", param=param) from error
-
-
-async def load_image_url(url: str, param: str, allowlist: Sequence[str]) -> bytes:
-    """The bytes an `image_url` names: decoded in place for `data:`, fetched for http(s)."""
-    if url.lower().startswith("data:"):
-        data = decode_data_url(url, param)
-    else:
-        data = await _fetch(url, param, allowlist)
-    check_reference_image(data, param)
-    return data
 
 
 async def _fetch(url: str, param: str, allowlist: Sequence[str]) -> bytes:
