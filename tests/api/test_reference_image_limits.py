@@ -111,20 +111,21 @@ async def test_healthz_answers_while_images_are_decoded_two_at_a_time(
     running = 0
     most_running = 0
     finished = 0
-    real_decode = reference_images._decode
+    real_fit = reference_images._fit
 
-    def held_decode(data: bytes, param: str) -> None:
+    def held_fit(data: bytes, param: str, size: tuple[int, int]) -> bytes:
         nonlocal running, most_running, finished
         with lock:
             running += 1
             most_running = max(most_running, running)
         release.wait(timeout=5)
-        real_decode(data, param)
+        fitted = real_fit(data, param, size)
         with lock:
             running -= 1
             finished += 1
+        return fitted
 
-    monkeypatch.setattr(reference_images, "_decode", held_decode)
+    monkeypatch.setattr(reference_images, "_fit", held_fit)
     image = png_bytes((1024, 1024))
     creates = [
         asyncio.create_task(

@@ -6,7 +6,6 @@ client."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest_asyncio
 
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
 from tests.fakes.ark_upstream import TASKS, FakeArkUpstream
-from tests.fakes.media import tiny_image, tiny_mp4
+from tests.fakes.media import assert_fitted_reference, tiny_image, tiny_mp4
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
@@ -151,11 +150,9 @@ async def test_an_input_reference_reaches_ark_as_the_first_frame(
     video = await relay.finished(response.json()["id"])
     assert video["status"] == "completed", video
     [sent] = ark.submits()
-    assert sent.body["content"][1] == {
-        "type": "image_url",
-        "image_url": {"url": "data:image/png;base64," + base64.b64encode(image).decode()},
-        "role": "first_frame",
-    }
+    first_frame = sent.body["content"][1]
+    assert_fitted_reference(first_frame["image_url"]["url"], (1280, 720))
+    assert (first_frame["type"], first_frame["role"]) == ("image_url", "first_frame")
     assert (sent.body["ratio"], sent.body["resolution"], sent.body["duration"]) == (
         "16:9",
         "720p",

@@ -7,7 +7,6 @@ client."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest_asyncio
 
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
 from tests.fakes.dashscope_upstream import FakeDashScope
-from tests.fakes.media import tiny_image, tiny_mp4
+from tests.fakes.media import assert_fitted_reference, tiny_image, tiny_mp4
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.services.catalog import declare_models, set_price
@@ -165,12 +164,11 @@ async def test_an_image_job_goes_to_the_mapped_i2v_model_with_the_image_inline(
     video = await relay.finished(response.json()["id"], timeout_s=15)
     assert video["status"] == "completed", video
     [submitted] = vendor_a.submits()
+    img_url = submitted.body["input"]["img_url"]
+    assert_fitted_reference(img_url, (1920, 1080))
     assert submitted.body == {
         "model": "wan2.6-i2v-us",
-        "input": {
-            "prompt": "the fox runs",
-            "img_url": "data:image/png;base64," + base64.b64encode(image).decode(),
-        },
+        "input": {"prompt": "the fox runs", "img_url": img_url},
         "parameters": {
             "resolution": "1080P",
             "duration": 10,

@@ -7,7 +7,6 @@ failure), nothing is stuck, and no operation name, host or key reaches the clien
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest_asyncio
 
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
 from tests.fakes.gemini_upstream import FakeGeminiUpstream, tiny_image, tiny_mp4
+from tests.fakes.media import assert_fitted_reference
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.services.catalog import declare_models, set_price
@@ -146,6 +146,8 @@ async def test_the_official_sdk_makes_a_veo_video_from_a_first_frame_with_declar
         await http_client.aclose()
 
     [submitted] = google_a.submits()
+    sent_image = submitted.json["instances"][0]["image"]
+    assert_fitted_reference(sent_image["bytesBase64Encoded"], (720, 1280))
     assert submitted.path == "/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning"
     assert submitted.key == KEY_A and submitted.query == {}
     assert submitted.json == {
@@ -153,8 +155,8 @@ async def test_the_official_sdk_makes_a_veo_video_from_a_first_frame_with_declar
             {
                 "prompt": "a red fox trotting through snow",
                 "image": {
-                    "bytesBase64Encoded": base64.b64encode(image).decode("ascii"),
-                    "mimeType": "image/png",
+                    "bytesBase64Encoded": sent_image["bytesBase64Encoded"],
+                    "mimeType": "image/jpeg",
                 },
             }
         ],

@@ -6,7 +6,6 @@ reaches the client."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
-from tests.fakes.media import tiny_image, tiny_mp4
+from tests.fakes.media import assert_fitted_reference, tiny_image, tiny_mp4
 from tests.fakes.minimax_upstream import FakeMiniMaxUpstream
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
@@ -148,8 +147,7 @@ async def test_the_reference_image_reaches_minimax_as_the_first_frame(
     video = await relay.finished(response.json()["id"])
     assert video["status"] == "completed", video
     [sent] = vendor_a.submits()
-    encoded = base64.b64encode(image).decode("ascii")
-    assert sent.json["first_frame_image"] == f"data:image/png;base64,{encoded}"
+    assert_fitted_reference(sent.json["first_frame_image"], (1366, 768))
     assert (sent.json["duration"], sent.json["resolution"]) == (10, "768P")
     price_10s = PRICE_10S
     assert await relay.money() == (STARTING_BALANCE - price_10s,) * 2

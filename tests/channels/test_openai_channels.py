@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from tests.channels.relay import STARTING_BALANCE, Relay, openai_channel, running_relay
+from tests.fakes.media import assert_fitted_reference
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, tiny_image, tiny_mp4
 from vidrelay.domain.catalog import RouteClass
 
@@ -75,7 +76,7 @@ async def test_a_job_runs_upstream_with_the_mapped_model_and_the_client_sees_onl
     (submitted,) = vendor_a.requests_to("/v1/videos", "POST")
     assert submitted.form["model"] == "sora-2-2025-12-08"
     assert submitted.form["seconds"] == "8" and submitted.form["size"] == "1280x720"
-    assert submitted.files["input_reference"].data == image
+    assert_fitted_reference(submitted.files["input_reference"].data, (1280, 720))
     upstream_id = next(iter(vendor_a.jobs))
     polls = vendor_a.requests_to(f"/v1/videos/{upstream_id}", "GET")
     assert polls and {poll.key for poll in polls} == {submitted.key}  # the submitting key

@@ -8,7 +8,6 @@ when it fails, nothing is left running, and no task id, host or key reaches the 
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 import pytest_asyncio
 
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
-from tests.fakes.media import tiny_image, tiny_mp4
+from tests.fakes.media import assert_fitted_reference, tiny_image, tiny_mp4
 from tests.fakes.vidu_upstream import FakeViduUpstream
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
@@ -147,7 +146,8 @@ async def test_an_image_job_goes_to_img2video_with_the_image_as_a_data_url(
 
     [submitted] = vidu.submits()
     assert submitted.path == "/ent/v2/img2video" and submitted.json is not None
-    assert submitted.json["images"] == ["data:image/png;base64," + base64.b64encode(image).decode()]
+    [sent_image] = submitted.json["images"]
+    assert_fitted_reference(sent_image, (1080, 1920))
     assert {k: submitted.json[k] for k in ("model", "duration", "resolution", "bgm")} == {
         "model": "viduq1",
         "duration": 5,

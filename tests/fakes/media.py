@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import threading
@@ -47,3 +48,16 @@ def tiny_image(image_format: str) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (200, 40, 40)).save(buffer, image_format)
     return buffer.getvalue()
+
+
+def assert_fitted_reference(sent: bytes | str, size: tuple[int, int]) -> None:
+    """`sent` (bytes, raw base64 or a `data:` URL) is `tiny_image` as vidrelay hands it to an
+    upstream: the same red picture, cover-cropped to the video's `size`, as a JPEG."""
+    if isinstance(sent, str):
+        prefix, _, payload = sent.rpartition(",")
+        assert prefix in ("", "data:image/jpeg;base64"), prefix
+        sent = base64.b64decode(payload)
+    with Image.open(io.BytesIO(sent)) as image:
+        assert (image.format, image.size) == ("JPEG", size)
+        red, green, blue = image.convert("RGB").getpixel((size[0] // 2, size[1] // 2))
+    assert abs(red - 200) < 10 and green < 60 and blue < 60, (red, green, blue)

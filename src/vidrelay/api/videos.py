@@ -109,12 +109,14 @@ async def create_video(
             param="input_reference",
         )
     reference: bytes | None = None
+    frame = (normalised.width, normalised.height)
     if form.reference_upload is not None:
-        await context.reference_images.check(form.reference_upload, "input_reference")
-        reference = form.reference_upload
+        reference = await context.reference_images.fitted(
+            form.reference_upload, "input_reference", frame
+        )
     elif form.reference_url:
-        reference = await context.reference_images.load_url(
-            form.reference_url, "input_reference", allowlist
+        reference = await context.reference_images.fitted_from_url(
+            form.reference_url, "input_reference", frame, allowlist
         )
     job_id = new_video_id()
     if reference is not None:

@@ -1,6 +1,6 @@
 """Reference images (`input_reference`): read them from an upload, a `data:` URL or an http(s)
-URL, and make sure they are a decodable JPEG, PNG or WebP of at most 20 MB and a bounded
-number of pixels."""
+URL, make sure they are a decodable JPEG, PNG or WebP of at most 20 MB and a bounded number of
+pixels, and fit them to the video's size (every upstream gets the frame it expects)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import anyio
 import anyio.to_thread
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidrelay.domain.errors import InvalidRequest
 from vidrelay.outbound import OutboundError, OutboundRefused, guarded_request
@@ -51,7 +51,9 @@ class ReferenceImageChecker:
         self.max_pixels = max_pixels
         self._decodes = anyio.CapacityLimiter(concurrent_decodes)
 
-    async def check(self, data: bytes, param: str) -> None:
+    async def fitted(self, data: bytes, param: str, size: tuple[int, int]) -> bytes:
+        """The image checked, then cover-cropped to the video's `size` (width, height):
+        providers want the first frame at the output size, and refuse or distort others."""
         if not data:
             raise InvalidRequest(
                 f"{param} is empty: upload a JPEG, PNG or WebP image.", param=param
@@ -61,16 +63,18 @@ class ReferenceImageChecker:
                 f"{param} is {len(data) / 1024 / 1024:.1f} MB; the limit is 20 MB.", param=param
             )
         self._check_header(data, param)
-        await anyio.to_thread.run_sync(_decode, data, param, limiter=self._decodes)
+        return await anyio.to_thread.run_sync(_fit, data, param, size, limiter=self._decodes)
 
-    async def load_url(self, url: str, param: str, allowlist: Sequence[str]) -> bytes:
-        """The bytes an `image_url` names: decoded in place for `data:`, fetched for http(s)."""
+    async def fitted_from_url(
+        self, url: str, param: str, size: tuple[int, int], allowlist: Sequence[str]
+    ) -> bytes:
+        """`fitted` for the image an `image_url` names: decoded in place for `data:`, fetched
+        for http(s)."""
         if url.lower().startswith("data:"):
             data = decode_data_url(url, param)
         else:
             data = await _fetch(url, param, allowlist)
-        await self.check(data, param)
-        return data
+        return await self.fitted(data, param, size)
 
     def _check_header(self, data: bytes, param: str) -> None:
         too_many = (
@@ -95,11 +99,21 @@ class ReferenceImageChecker:
             raise InvalidRequest(f"{param} is {width}x{height}: {too_many}", param=param)
 
 
-def _decode(data: bytes, param: str) -> None:
-    """A full decode: a truncated file fails here, not in the renderer."""
+def _fit(data: bytes, param: str, size: tuple[int, int]) -> bytes:
+    """A full decode (a truncated file fails here, not upstream), then the cover crop: scaled
+    to fill `size`, the overflow cut evenly from both sides. An image already that size is
+    kept byte for byte; others become PNG when they have transparency, JPEG otherwise (what
+    every provider takes)."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
+            if image.size == size:
+                return data
+            oriented = ImageOps.exif_transpose(image)
+            has_alpha = "A" in oriented.getbands() or "transparency" in oriented.info
+            fitted = ImageOps.fit(
+                oriented.convert("RGBA" if has_alpha else "RGB"), size, Image.Resampling.LANCZOS
+            )
     except (
         UnidentifiedImageError,
         OSError,
@@ -108,6 +122,12 @@ def _decode(data: bytes, param: str) -> None:
         Image.DecompressionBombError,
     ) as error:
         raise _undecodable(param) from error
+    out = io.BytesIO()
+    if has_alpha:
+        fitted.save(out, "PNG", optimize=False)
+    else:
+        fitted.save(out, "JPEG", quality=92)
+    return out.getvalue()
 
 
 def _undecodable(param: str) -> InvalidRequest:
