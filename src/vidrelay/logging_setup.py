@@ -48,6 +48,8 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers = []  # theirs print in another format
         logging.getLogger(name).propagate = True
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are chatter
+    for name in ("httpx", "httpcore"):  # their INFO lines carry upstream URLs, signed links
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *stamped, *rendered],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -89,7 +89,7 @@ class AdminRoute(APIRoute):
         return checked
 
 
-router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
+router = APIRouter(prefix="/admin", route_class=AdminRoute, tags=["admin"])
 
 LimitValue = Annotated[int | None, Field(ge=1, le=MAX_LIMIT)]
 

@@ -25,7 +25,7 @@ from vidrelay.services.channels import change_channel, declare_channel
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 
-router = APIRouter(prefix="/admin/channels", route_class=AdminRoute, include_in_schema=False)
+router = APIRouter(prefix="/admin/channels", route_class=AdminRoute, tags=["admin"])
 
 _NAME = r"^[A-Za-z0-9._-]{1,80}$"
 _USD = r"^[0-9]{1,6}(\.[0-9]{1,6})?$"

@@ -15,7 +15,7 @@ from vidrelay.domain.jobs import JobRecord
 from vidrelay.domain.pricing import micros_to_usd
 from vidrelay.store import jobs as job_store
 
-router = APIRouter(prefix="/admin/jobs", route_class=AdminRoute, include_in_schema=False)
+router = APIRouter(prefix="/admin/jobs", route_class=AdminRoute, tags=["admin"])
 
 
 @router.get("/{job_id}")

@@ -23,7 +23,7 @@ from vidrelay.services import catalog as catalog_service
 from vidrelay.store import channels as channel_store
 from vidrelay.store import models as model_store
 
-router = APIRouter(prefix="/admin/models", route_class=AdminRoute, include_in_schema=False)
+router = APIRouter(prefix="/admin/models", route_class=AdminRoute, tags=["admin"])
 
 
 @router.get("")

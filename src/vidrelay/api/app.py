@@ -16,11 +16,13 @@ from vidrelay.api.admin_models import router as admin_models_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.body_stall import BodyStallMiddleware
 from vidrelay.api.context import AppContext
+from vidrelay.api.docs import install_docs
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.models import router as models_router
 from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.api.usage import router as usage_router
+from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH
 from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.engine.background import Engine, open_instance
@@ -71,8 +73,11 @@ def create_app(
         summary="The OpenAI Videos API in front of many video-generation upstreams.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs(app, {RETRIEVE_PATH: {"get": RETRIEVE_OPERATION}})
     app.include_router(videos_router)
     app.include_router(models_router)
     app.include_router(usage_router)
