@@ -16,6 +16,7 @@ from vidrelay.api.admin_models import router as admin_models_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.errors import install_error_handlers
+from vidrelay.api.input_guard import InputGuardMiddleware
 from vidrelay.api.models import router as models_router
 from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.status_cache import StatusCache
@@ -80,5 +81,6 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
             await conn.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok"})
 
+    app.add_middleware(InputGuardMiddleware)  # inside the body limit: it reads what passed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
