@@ -8,8 +8,24 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO, cast
 
 import structlog
+
+
+class _CurrentStderr:
+    """`sys.stderr` as it is when a line is written, not when logging was configured: a
+    logger cached on first use keeps its file, and a redirect (pytest's capture) must still
+    see its lines."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_CURRENT_STDERR = cast(TextIO, _CurrentStderr())
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -22,6 +38,6 @@ def configure_logging(level: int = logging.INFO) -> None:
             structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"]),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CURRENT_STDERR),
         cache_logger_on_first_use=True,
     )
