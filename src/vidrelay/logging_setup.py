@@ -9,8 +9,24 @@ from __future__ import annotations
 import logging
 import sys
 from enum import Enum
+from typing import TextIO, cast
 
 import structlog
+
+
+class _CurrentStderr:
+    """`sys.stderr` as it is when a line is written, not when logging was configured: a
+    logger cached on first use keeps its file, and a redirect (pytest's capture) must still
+    see its lines."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_CURRENT_STDERR = cast(TextIO, _CurrentStderr())
 
 
 def _plain_enums(
@@ -34,7 +50,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         structlog.processors.format_exc_info,
         structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"]),
     ]
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(_CURRENT_STDERR)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=stamped,
@@ -53,6 +69,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *stamped, *rendered],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CURRENT_STDERR),
         cache_logger_on_first_use=True,
     )

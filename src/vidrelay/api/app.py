@@ -18,6 +18,7 @@ from vidrelay.api.body_stall import BodyStallMiddleware
 from vidrelay.api.context import AppContext
 from vidrelay.api.docs import install_docs
 from vidrelay.api.errors import install_error_handlers
+from vidrelay.api.input_guard import InputGuardMiddleware
 from vidrelay.api.models import router as models_router
 from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.status_cache import StatusCache
@@ -94,6 +95,7 @@ def create_app(
             await conn.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok"})
 
+    app.add_middleware(InputGuardMiddleware)  # inside the body limit: it reads what passed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyStallMiddleware, timeout_s=settings.body_stall_timeout_s)
     return app

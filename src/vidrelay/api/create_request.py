@@ -119,8 +119,10 @@ async def _from_json(request: Request) -> CreateForm:
         url, file_id = reference.get("image_url"), reference.get("file_id")
         if url is not None and not isinstance(url, str):
             raise InvalidRequest("image_url must be a string.", param="input_reference.image_url")
+        if file_id is not None and not isinstance(file_id, str):
+            raise InvalidRequest("file_id must be a string.", param="input_reference.file_id")
         parsed.reference_url = url
-        parsed.reference_file_id = file_id if isinstance(file_id, str) else None
+        parsed.reference_file_id = file_id
     elif isinstance(reference, str) and reference:
         parsed.reference_url = reference
     elif reference is not None:

@@ -16,6 +16,6 @@ class UrlSigner:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def verify(self, job_id: str, variant: str, expires: int, signature: str) -> bool:
-        if expires < time.time():
-            return False
+        if expires < time.time() or not signature.isascii():
+            return False  # compare_digest raises TypeError on a non-ASCII str
         return hmac.compare_digest(self.signature(job_id, variant, expires), signature)
