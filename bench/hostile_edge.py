@@ -160,11 +160,12 @@ def header_tricks(pid: int, base: str) -> dict[str, float]:
     still_open = 0
     for sock in slow:
         try:
-            still_open += (sock.recv(1) == b"" and 0) or 1
+            closed = sock.recv(1) == b""  # the server hung up
         except BlockingIOError:
-            still_open += 1
+            closed = False  # nothing to read: still open
         except OSError:
-            pass
+            closed = True
+        still_open += not closed
         sock.close()
     figures["trickling_connections_open_after_15s"] = still_open
     return figures
