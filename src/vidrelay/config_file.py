@@ -73,6 +73,7 @@ from vidrelay.domain.pricing import (
     usd_to_micros,
 )
 from vidrelay.services.catalog import CatalogEdit
+from vidrelay.settings import InvalidSettings
 from vidrelay.store import accounts, prices
 from vidrelay.store import channels as channel_store
 from vidrelay.store.database import Database
@@ -80,8 +81,8 @@ from vidrelay.store.database import Database
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(InvalidSettings):
+    """The file cannot be read or applied; the message names the file, table and field."""
 
 
 @dataclass(frozen=True)
@@ -97,30 +98,60 @@ class OperatorConfig:
     groups: dict[str, int] = field(default_factory=dict)
     channels: list[ChannelEntry] = field(default_factory=list)
     models: list[ModelSpec] = field(default_factory=list)
+    source: Path | None = None
+    """The file it was read from, named in every mistake found when it is applied."""
+
+
+_TABLES = ("models", "channels", "prices", "groups")
 
 
 def load_config(path: Path) -> OperatorConfig:
+    """Read and check the file; every mistake is one `ConfigError` line naming the file, then
+    the table and field."""
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: {error}") from error
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(
+            f"{path}: cannot read the file VIDRELAY_CONFIG names ({reason})"
+        ) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
     try:
-        models = parse_models(data.get("models", []))
+        return replace(_operator_config(data), source=path)
     except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from error
-    rules = [_price_rule(entry, index) for index, entry in enumerate(data.get("prices", []))]
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _operator_config(data: dict[str, Any]) -> OperatorConfig:
+    unknown = sorted(set(data) - set(_TABLES))
+    if unknown:
+        raise ConfigError(f"unknown {', '.join(unknown)} (a file declares {', '.join(_TABLES)})")
+    models = parse_models(data.get("models", []))
+    prices = _tables(data, "prices")
+    rules = [_price_rule(entry, index) for index, entry in enumerate(prices)]
     groups: dict[str, int] = {}
-    for name, multiplier in dict(data.get("groups", {})).items():
+    written_groups = data.get("groups", {})
+    if not isinstance(written_groups, dict):
+        raise ConfigError('groups: a table of multipliers, e.g. [groups] vip = "0.8"')
+    for name, multiplier in written_groups.items():
         try:
             groups[name] = multiplier_to_ppm(_amount(multiplier))
         except (ValueError, ArithmeticError) as error:
-            raise ConfigError(f"{path}: groups.{name}: {error}") from error
-    entries = [_channel(entry, index) for index, entry in enumerate(data.get("channels", []))]
+            raise ConfigError(f"groups.{name}: {error}") from error
+    entries = [_channel(entry, index) for index, entry in enumerate(_tables(data, "channels"))]
     names = [entry.channel.name for entry in entries]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
-        raise ConfigError(f"{path}: channels declared twice: {', '.join(duplicated)}")
+        raise ConfigError(f"channels declared twice: {', '.join(duplicated)}")
     return OperatorConfig(rules, groups, entries, models)
+
+
+def _tables(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    entries = data.get(name, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{name}: write each one as a [[{name}]] table")
+    return entries
 
 
 def parse_models(entries: object) -> list[ModelSpec]:
@@ -170,7 +201,9 @@ def _channel(entry: dict[str, Any], index: int) -> ChannelEntry:
             enabled=bool(entry.get("enabled", True)),
             cost_per_second_micros=usd_to_micros(_amount(entry.get("cost_per_second_usd", "0"))),
         ).validate(None)
-    except (KeyError, ValueError, TypeError, ArithmeticError) as error:
+    except KeyError as error:
+        raise ConfigError(f"{where}: {error.args[0]} is required") from error
+    except (ValueError, TypeError, ArithmeticError) as error:
         raise ConfigError(f"{where}: {error}") from error
     return ChannelEntry(channel, "enabled" in entry)
 
@@ -211,7 +244,9 @@ def _price_rule(entry: dict[str, Any], index: int) -> PriceDeclaration:
             ),
             when=when,
         )
-    except (KeyError, ValueError, ArithmeticError) as error:
+    except KeyError as error:
+        raise ConfigError(f"{where}: {error.args[0]} is required") from error
+    except (ValueError, ArithmeticError) as error:
         raise ConfigError(f"{where}: {error}") from error
 
 
@@ -223,14 +258,19 @@ async def apply_config(db: Database, config: OperatorConfig) -> list[str]:
     Returns what it changed, a line each ("group vip 0.5 → 0.8"): the file is applied at every
     start, so it undoes what was changed at runtime, and the start must say so.
     """
-    async with db.write() as conn:
-        edit = await CatalogEdit.begin(conn)
-        return [
-            *await _apply_models(edit, config.models),
-            *await _apply_groups(conn, config.groups),
-            *await _apply_prices(conn, edit, config.price_rules),
-            *await _apply_channels(conn, edit, config.channels),
-        ]
+    try:
+        async with db.write() as conn:
+            edit = await CatalogEdit.begin(conn)
+            return [
+                *await _apply_models(edit, config.models),
+                *await _apply_groups(conn, config.groups),
+                *await _apply_prices(conn, edit, config.price_rules),
+                *await _apply_channels(conn, edit, config.channels),
+            ]
+    except ConfigError as error:  # the file's name goes first, as in reading errors
+        if not config.source:
+            raise
+        raise ConfigError(f"{config.source}: {error}") from error
 
 
 async def _apply_models(edit: CatalogEdit, models: list[ModelSpec]) -> list[str]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 import structlog
-from sqlalchemy.engine import make_url
 
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.engine.background import Instance
+from vidrelay.store.database import database_label
 
 log = structlog.get_logger("vidrelay.startup")
 
@@ -22,11 +22,6 @@ def vidrelay_version() -> str:
         return "unknown"
 
 
-def masked_database_url(url: str) -> str:
-    """The URL with its password hidden, fit for a log line or a terminal."""
-    return make_url(url).render_as_string(hide_password=True)
-
-
 async def log_startup(instance: Instance, *, role: str, runs_engine: bool) -> None:
     settings = instance.settings
     channels = await instance.channels.declared()
@@ -34,7 +29,7 @@ async def log_startup(instance: Instance, *, role: str, runs_engine: bool) -> No
         "vidrelay_starting",
         role=role,
         version=vidrelay_version(),
-        database=masked_database_url(settings.resolved_database_url),
+        database=database_label(settings.resolved_database_url),
         media=str(settings.media_dir.resolve()),
         channels=len(channels),
         local_renderer=local_renderer_state(channels, runs_engine),

@@ -31,8 +31,14 @@ class ServerProcess:
         self.sqlite_url = f"sqlite+aiosqlite:///{data_dir / 'vidrelay.db'}"
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.database_ready = False
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`vidrelay ARGS…` on this server's data; the first call creates the database (`db
+        upgrade`) as an operator would before a command when no server has run yet."""
+        if not self.database_ready:
+            self.database_ready = True
+            self.cli("db", "upgrade")
         return subprocess.run(
             [sys.executable, "-m", "vidrelay.cli", *args],
             env=self.env,

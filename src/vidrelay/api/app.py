@@ -26,7 +26,7 @@ from vidrelay.api.usage import router as usage_router
 from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH
 from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
-from vidrelay.engine.background import Engine, open_instance
+from vidrelay.engine.background import Engine, Instance, open_instance
 from vidrelay.logging_setup import configure_logging
 from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.settings import Settings, load_settings
@@ -34,16 +34,23 @@ from vidrelay.startup import log_startup
 
 
 def create_app(
-    settings: Settings | None = None, *, run_engine: bool = True, served_url: str | None = None
+    settings: Settings | None = None,
+    *,
+    run_engine: bool = True,
+    served_url: str | None = None,
+    instance: Instance | None = None,
 ) -> FastAPI:
     """`served_url` is where this server can be reached (see `served_root`), for links made
-    outside a request (webhooks) when `VIDRELAY_PUBLIC_URL` is unset."""
+    outside a request (webhooks) when `VIDRELAY_PUBLIC_URL` is unset. An `instance` already
+    opened (by `vidrelay serve`, on the loop that serves) is used instead of opening one at
+    start-up; the app disposes of it at shutdown either way."""
     settings = settings or load_settings()
     configure_logging()
+    opened = instance
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        instance = await open_instance(settings, served_url=served_url)
+        instance = opened or await open_instance(settings, served_url=served_url)
         engine = Engine(instance) if run_engine and settings.engine else None
         await log_startup(instance, role="serve", runs_engine=engine is not None)
         if engine is not None:

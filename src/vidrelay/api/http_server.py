@@ -18,6 +18,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -169,26 +170,34 @@ def limited_http_protocol(limits: HeaderLimits) -> type[LimitedHttpToolsProtocol
     return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
 
 
-def run_server(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
-    """Serve `app` the way `vidrelay serve` does (the benchmarks' reference server too)."""
-    import uvicorn
-
+def server_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """How `vidrelay serve` serves `app`: header limits, and uvicorn's lines through vidrelay's
+    logger (`log_config=None`: the app configured logging)."""
     limits = HeaderLimits(
         max_bytes=settings.max_header_bytes,
         max_count=settings.max_headers,
         timeout_s=settings.header_timeout_s,
     )
-    # uvicorn stops gracefully on SIGTERM, then raises it again once its own handler is gone:
-    # this one makes that an exit with status 0, as after SIGINT, not a death by signal
-    signal.signal(signal.SIGTERM, _exit_after_stop)
-    uvicorn.run(
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="info",
-        log_config=None,  # uvicorn's lines go through vidrelay's logger (configured by the app)
+        log_config=None,
         http=limited_http_protocol(limits),
     )
+
+
+def run_server(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
+    """Serve `app` the way `vidrelay serve` does (the benchmarks' reference server)."""
+    exit_cleanly_after_sigterm()
+    uvicorn.Server(server_config(app, settings, host, port)).run()
+
+
+def exit_cleanly_after_sigterm() -> None:
+    """uvicorn stops gracefully on SIGTERM, then raises it again once its own handler is gone:
+    this handler makes that an exit with status 0, as after SIGINT, not a death by signal."""
+    signal.signal(signal.SIGTERM, _exit_after_stop)
 
 
 def _exit_after_stop(_signum: int, _frame: object) -> None:

@@ -1,3 +1,3 @@
-from vidrelay.cli.root import app
+from vidrelay.cli import main
 
-app()
+main()

@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from vidrelay.channel_admin import channel_view, probe_view, test_channel
-from vidrelay.cli.common import err, parse_usd, with_database
-from vidrelay.config_file import ConfigError, apply_config, load_config
+from vidrelay.cli.common import cli_settings, err, parse_usd, with_database
+from vidrelay.config_file import apply_config, load_config
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelError, ChannelProtocol
 from vidrelay.services.channels import declare_channel
-from vidrelay.settings import Settings, load_settings
+from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store.database import Database
@@ -31,11 +31,7 @@ channels_app = typer.Typer(help="Upstream channels: where jobs run.", no_args_is
 
 async def _apply_config_file(db: Database, settings: Settings) -> None:
     if settings.config is not None:
-        try:
-            await apply_config(db, load_config(settings.config))
-        except ConfigError as error:
-            err.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(1) from error
+        await apply_config(db, load_config(settings.config))
 
 
 def _find(name: str, settings: Settings) -> Channel:
@@ -108,7 +104,7 @@ def channels_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Every declared channel, its state and the jobs running on it (keys as hints)."""
-    settings = load_settings()
+    settings = cli_settings()
 
     async def work(db: Database) -> tuple[list[Channel], dict[str, int]]:
         await _apply_config_file(db, settings)
@@ -196,7 +192,7 @@ def channels_test(
 
     Exits 0 only when the channel is healthy (reachable, every key accepted).
     """
-    settings = load_settings()
+    settings = cli_settings()
     channel = _find(name, settings)
     result = asyncio.run(test_channel(channel, settings))
     if as_json:

@@ -17,8 +17,7 @@ import httpx
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from vidrelay.cli.common import err
-from vidrelay.settings import load_settings
+from vidrelay.cli.common import cli_settings, err
 
 _FIRST_RETRY_S = 0.5
 _MAX_RETRY_S = 10.0
@@ -63,7 +62,7 @@ def generate(
     base_url: Annotated[str | None, typer.Option(help="Overrides VIDRELAY_BASE_URL.")] = None,
 ) -> None:
     """Create a video on a running server, follow its progress, and download it."""
-    settings = load_settings()
+    settings = cli_settings()
     key = api_key or settings.api_key
     if not key:
         err.print(

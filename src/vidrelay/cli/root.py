@@ -3,22 +3,22 @@ command groups live beside this file."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
 from vidrelay.cli.channels import channels_app
-from vidrelay.cli.common import err, with_database
+from vidrelay.cli.common import cli_settings, err, load_run_settings, with_database
 from vidrelay.cli.generate import generate
 from vidrelay.cli.keys import keys_app
 from vidrelay.cli.models import models_app
 from vidrelay.cli.prices import groups_app, prices_app
 from vidrelay.cli.tenants import ledger, tenants_app
 from vidrelay.cli.webhooks import webhooks_app
-from vidrelay.settings import load_settings
-from vidrelay.store.database import Database
+from vidrelay.store.database import Database, database_label
 
 app = typer.Typer(
     help="vidrelay: the OpenAI Videos API in front of many upstreams.", no_args_is_help=True
@@ -36,18 +36,58 @@ app.command("ledger")(ledger)
 app.command()(generate)
 
 
+@app.callback()
+def root(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The data directory (SQLite file and media) every command uses; "
+            "default: VIDRELAY_DATA_DIR, else ./vidrelay-data. VIDRELAY_DATABASE_URL, "
+            "when set, names the database instead.",
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
+    load_run_settings(data_dir)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the API server (applies migrations, starts the job runner and the local renderer)."""
-    from vidrelay.api.app import create_app
-    from vidrelay.api.http_server import run_server
-    from vidrelay.engine.background import served_root
+    import asyncio
 
-    settings = load_settings()
-    run_server(create_app(settings, served_url=served_root(host, port)), settings, host, port)
+    import uvicorn
+
+    from vidrelay.api.app import create_app
+    from vidrelay.api.http_server import exit_cleanly_after_sigterm, server_config
+    from vidrelay.engine.background import open_instance, served_root
+    from vidrelay.logging_setup import configure_logging
+
+    settings = cli_settings()
+    configure_logging()
+
+    async def run() -> None:
+        # The instance opens before uvicorn starts, so that a bad config file stops the start
+        # with one line (`vidrelay.cli.main`) instead of uvicorn's startup traceback.
+        instance = await open_instance(settings, served_url=served_root(host, port))
+        app = create_app(settings, instance=instance)
+        server = uvicorn.Server(server_config(app, settings, host, port))
+        await server.serve()
+        if not server.started:
+            raise typer.Exit(3)  # as uvicorn.run: stopped before it started
+
+    exit_cleanly_after_sigterm()
+    # the event loop uvicorn.run would pick (uvloop when installed)
+    loop_factory = uvicorn.Config(create_app).get_loop_factory()
+    # uvicorn stops cleanly on SIGINT, then raises it again: that is the end, not an error
+    with (
+        asyncio.Runner(loop_factory=loop_factory) as runner,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        runner.run(run())
 
 
 @app.command()
@@ -67,7 +107,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        instance = await open_instance(load_settings(), serves_http=False)
+        instance = await open_instance(cli_settings(), serves_http=False)
         engine = Engine(instance)
         await log_startup(instance, role="worker", runs_engine=True)
         engine.start()
@@ -88,10 +128,10 @@ def db_upgrade() -> None:
     async def noop(_db: Database) -> None:
         return None
 
-    settings = load_settings()
-    with_database(noop, settings)
-    typer.echo(f"database is up to date ({_redacted(settings.resolved_database_url)})")
-
-
-def _redacted(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    settings = cli_settings()
+    with_database(noop, settings, create=True)
+    err.print(
+        f"database is up to date ({database_label(settings.resolved_database_url)})",
+        soft_wrap=True,
+        markup=False,
+    )

@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
-from vidrelay.cli.common import fail, when, with_database
+from vidrelay.cli.common import cli_settings, fail, when, with_database
 from vidrelay.domain.errors import VidrelayError
 from vidrelay.domain.webhooks import EventType
 from vidrelay.outbound import check_url_at_create
-from vidrelay.settings import load_settings
 from vidrelay.store import accounts
 from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.database import Database
@@ -27,7 +26,7 @@ def webhooks_add(
     ] = None,
 ) -> None:
     """Register URL for a tenant's video events; prints the endpoint id."""
-    settings = load_settings()
+    settings = cli_settings()
     try:
         check_url_at_create(url, param="url", allowlist=settings.outbound_allowlist_entries)
     except VidrelayError as error:

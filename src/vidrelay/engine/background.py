@@ -62,12 +62,13 @@ async def open_instance(
     An API process (`serves_http`) records the address it serves (`served_url`, None when
     unknown) for the engine-only workers, which send webhooks but serve nothing.
     """
+    config = (
+        load_config(settings.config) if settings.config is not None else None
+    )  # creates nothing
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     await db.upgrade()
-    config_changes = []
-    if settings.config is not None:
-        config_changes = await apply_config(db, load_config(settings.config))
+    config_changes = [] if config is None else await apply_config(db, config)
     if serves_http:
         async with db.write() as conn:
             await instance_store.record_served_url(conn, served_url)

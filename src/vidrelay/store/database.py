@@ -18,13 +18,24 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _IMMEDIATE = "vidrelay_immediate"
 _MIGRATION_LOCK = 0x76_69_64_72_65_6C_61_79  # "vidrelay": the advisory lock migrations hold
+_NO_SUCH_DATABASE = "3D000"  # PostgreSQL's invalid_catalog_name
+
+
+def database_label(url: str) -> str:
+    """A database as people should see it: a SQLite file's path, any other URL with its
+    password masked (logs, CLI messages)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return parsed.render_as_string(hide_password=True)
 
 
 class Database:
@@ -39,6 +50,9 @@ class Database:
             self._sqlite_writer = asyncio.Lock()
         else:
             self.engine = create_async_engine(url, pool_size=10, max_overflow=20)
+        self.committed_writes = 0
+        """Writing transactions committed through this object (the CLI names the database
+        it wrote to)."""
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -46,16 +60,33 @@ class Database:
         if not self.is_sqlite:
             async with self.engine.connect() as conn, conn.begin():
                 yield conn
-            return
-        async with self._sqlite_writer, self.engine.connect() as conn:
-            conn = await conn.execution_options(**{_IMMEDIATE: True})
-            async with conn.begin():
-                yield conn
+        else:
+            async with self._sqlite_writer, self.engine.connect() as conn:
+                conn = await conn.execution_options(**{_IMMEDIATE: True})
+                async with conn.begin():
+                    yield conn
+        self.committed_writes += 1
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             yield conn
+
+    async def has_schema(self) -> bool:
+        """Whether the database exists and holds vidrelay's tables (Alembic's version table),
+        found without creating anything: a missing SQLite file is never opened, a missing
+        PostgreSQL database is an answer, not an error."""
+        if self.is_sqlite:
+            path = make_url(self.url).database
+            if not path or path == ":memory:" or not await asyncio.to_thread(Path(path).is_file):
+                return False
+        try:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == _NO_SUCH_DATABASE:
+                return False
+            raise
 
     async def upgrade(self) -> None:
         """Apply Alembic migrations up to head on this database, in one transaction (a failed
