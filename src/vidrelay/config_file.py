@@ -53,7 +53,6 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,10 +63,10 @@ from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.domain.declarations import InvalidDeclaration, parse_model
 from vidrelay.domain.errors import VidrelayError
 from vidrelay.domain.pricing import (
-    PPM,
     PriceDeclaration,
     PriceRule,
     SizeClass,
+    multiplier_text,
     multiplier_to_ppm,
     usd_text,
     usd_to_micros,
@@ -291,11 +290,11 @@ async def _apply_groups(conn: AsyncConnection, groups: dict[str, int]) -> list[s
         if was == ppm:
             continue
         await accounts.set_group(conn, name, ppm)
-        now = _multiplier_text(ppm)
+        now = multiplier_text(ppm)
         changes.append(
             f"group {name} added at {now}"
             if was is None
-            else f"group {name} {_multiplier_text(was)} → {now}"
+            else f"group {name} {multiplier_text(was)} → {now}"
         )
     return changes
 
@@ -331,10 +330,6 @@ async def _apply_channels(
         elif differing := _channel_differences(before, saved):
             changes.append(f"channel {channel.name} changed: {', '.join(differing)}")
     return changes
-
-
-def _multiplier_text(ppm: int) -> str:
-    return f"{Decimal(ppm) / PPM:f}".rstrip("0").rstrip(".") or "0"
 
 
 def _price_slot(rule: PriceRule) -> tuple[object, ...]:

@@ -22,9 +22,11 @@ def test_tenants_keys_prices_and_ledger_from_the_command_line(tmp_path: Path) ->
     assert shown["balance_usd"] == "12.500000"
     assert shown["jobs"] == 0
 
-    cli("tenants", "topup", "acme", "7.5")
-    cli("tenants", "adjust", "acme", "--note", "goodwill credit", "--", "-1.25")
+    assert cli("tenants", "topup", "acme", "7.5").stdout.strip() == "tenant acme: balance $20.00"
+    adjusted = cli("tenants", "adjust", "acme", "-1.25", "--note", "goodwill credit")
+    assert adjusted.stdout.strip() == "tenant acme: balance $18.75"  # money for people
     assert json.loads(cli("tenants", "show", "acme", "--json").stdout)["balance_usd"] == "18.750000"
+    assert "$18.75" in cli("tenants", "list").stdout
 
     entries = [
         json.loads(line) for line in cli("ledger", "--tenant", "acme", "--json").stdout.splitlines()
@@ -39,7 +41,7 @@ def test_tenants_keys_prices_and_ledger_from_the_command_line(tmp_path: Path) ->
     cli("prices", "set", "sora-2", "--per-request", "2", "--route-class", "reverse")
     cli("groups", "set", "vip", "0.5")
     listing = cli("prices", "list").stdout
-    assert "reverse" in listing and "2.000000" in listing and "vip" in listing
+    assert "reverse" in listing and "$2.00" in listing and "vip" in listing and "0.5" in listing
     updated = json.loads(cli("tenants", "set", "acme", "--group", "vip", "--rpm", "0").stdout)
     assert updated["group"] == "vip" and updated["rpm"] is None
 

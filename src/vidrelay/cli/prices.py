@@ -12,11 +12,11 @@ from vidrelay.cli.common import parse_usd, with_database
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.errors import VidrelayError
 from vidrelay.domain.pricing import (
-    PPM,
     PriceDeclaration,
     PriceRule,
     SizeClass,
-    micros_to_usd,
+    dollars,
+    multiplier_text,
     multiplier_to_ppm,
     parse_conditions,
 )
@@ -42,8 +42,8 @@ def prices_list() -> None:
     table.add_column("route class")
     table.add_column("size class")
     table.add_column("when", no_wrap=True)
-    table.add_column("per second USD")
-    table.add_column("per request USD")
+    table.add_column("per second")
+    table.add_column("per request")
     for rule in rules:
         table.add_row(
             rule.model,
@@ -57,7 +57,7 @@ def prices_list() -> None:
     console.print(table)
     group_table = Table("group", "multiplier")
     for name, ppm in sorted(groups.items()):
-        group_table.add_row(name, str(micros_to_usd(ppm)))
+        group_table.add_row(name, multiplier_text(ppm))
     console.print(group_table)
 
 
@@ -138,8 +138,8 @@ def groups_set(
             await accounts.set_group(conn, name, ppm)
 
     with_database(work)
-    typer.echo(f"group {name}: multiplier {ppm / PPM:g}")
+    typer.echo(f"group {name}: multiplier {multiplier_text(ppm)}")
 
 
 def _usd_or_blank(micros: int | None) -> str:
-    return "" if micros is None else str(micros_to_usd(micros))
+    return "" if micros is None else dollars(micros)

@@ -12,7 +12,7 @@ from rich.table import Table
 from vidrelay.api.money_views import LEDGER_KINDS, ledger_entry_view, tenant_view
 from vidrelay.cli.common import parse_usd, when, with_database
 from vidrelay.domain.limits import Limits
-from vidrelay.domain.pricing import micros_to_usd
+from vidrelay.domain.pricing import dollars
 from vidrelay.store import accounts
 from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.database import Database
@@ -47,12 +47,12 @@ def tenants_list() -> None:
         async with db.read() as conn:
             return await accounts.list_tenants(conn)
 
-    table = Table("name", "group", "balance USD", "jobs", "rpm", "in flight", "created")
+    table = Table("name", "group", "balance", "jobs", "rpm", "in flight", "created")
     for tenant in with_database(work):
         table.add_row(
             tenant.name,
             tenant.group,
-            str(micros_to_usd(tenant.balance_micros)),
+            dollars(tenant.balance_micros),
             str(tenant.jobs),
             str(tenant.rpm or ""),
             str(tenant.max_in_flight or ""),
@@ -77,10 +77,10 @@ def tenants_topup(
             return await accounts.tenant_summary(conn, name)
 
     tenant = with_database(work)
-    typer.echo(f"tenant {name}: balance ${micros_to_usd(tenant.balance_micros)}")
+    typer.echo(f"tenant {name}: balance {dollars(tenant.balance_micros)}")
 
 
-@tenants_app.command("adjust")
+@tenants_app.command("adjust", context_settings={"ignore_unknown_options": True})
 def tenants_adjust(
     name: str,
     usd: Annotated[str, typer.Argument(help="Signed amount in USD, e.g. -1.25.")],
@@ -96,7 +96,7 @@ def tenants_adjust(
             return await accounts.tenant_summary(conn, name)
 
     tenant = with_database(work)
-    typer.echo(f"tenant {name}: balance ${micros_to_usd(tenant.balance_micros)}")
+    typer.echo(f"tenant {name}: balance {dollars(tenant.balance_micros)}")
 
 
 @tenants_app.command("set")
@@ -159,14 +159,14 @@ def ledger(
         for entry in entries:
             typer.echo(json.dumps(ledger_entry_view(entry)))
         return
-    table = Table("id", "when", "tenant", "kind", "USD", "job", "actor", "note")
+    table = Table("id", "when", "tenant", "kind", "amount", "job", "actor", "note")
     for entry in entries:
         table.add_row(
             str(entry.id),
             when(entry.created_at),
             entry.tenant,
             entry.kind,
-            str(micros_to_usd(entry.amount_micros)),
+            dollars(entry.amount_micros),
             entry.job_id or "",
             entry.actor or "",
             entry.note or "",

@@ -261,6 +261,17 @@ def usd_text(micros: int) -> str:
     return f"{whole}.{cents.ljust(2, '0')}"
 
 
+def dollars(micros: int) -> str:
+    """Money for people: `$5.00`, `-$1.25`, `$0.126` (exact decimals stay in JSON)."""
+    sign = "-" if micros < 0 else ""
+    return f"{sign}${usd_text(abs(micros))}"
+
+
+def multiplier_text(ppm: int) -> str:
+    """A group multiplier for people: `0.8`, `1`, `1.25`."""
+    return f"{Decimal(ppm) / PPM:f}".rstrip("0").rstrip(".") or "0"
+
+
 def multiplier_to_ppm(multiplier: str | Decimal) -> int:
     value = Decimal(str(multiplier)) * PPM
     if value < 0 or value != value.to_integral_value():
