@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from tests.conftest import ADMIN_TOKEN, admin, make_settings, tenant_balance_usd
+from tests.conftest import ADMIN, ADMIN_TOKEN, admin, make_settings, tenant_balance_usd
 from vidrelay.domain.keys import hash_api_key
 from vidrelay.settings import Settings
 from vidrelay.store import accounts
@@ -115,13 +115,10 @@ async def test_bad_key_fields_are_400s_naming_the_field(client: httpx.AsyncClien
         ({"name": "x" * 201}, "name"),
         ({"secret": "mine"}, "secret"),
     ):
-        response = await client.post("/admin/tenants/acme/keys", json=body, headers=ADMIN_HEADERS)
+        response = await client.post("/admin/tenants/acme/keys", json=body, headers=ADMIN)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error"]["param"] == param, (body, response.text)
     assert (await admin(client, "GET", "/admin/tenants/acme/keys"))["data"] == []
-
-
-ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 async def test_a_key_used_past_its_expiry_is_a_401_that_says_it_expired(

@@ -71,7 +71,7 @@ async def revoke_key(db: Database, key_or_id: str) -> KeyInfo:
     async with db.write() as conn:
         found = await accounts.find_key(conn, key_or_id)
         if found is None:
-            raise NotFound("No API key has this id.", param="id", code="key_not_found")
+            raise NotFound("No API key matches this id or key.", param="id", code="key_not_found")
         if found.revoked_at is None:
             await accounts.revoke_key(conn, found.id)
             found = await accounts.find_key(conn, found.id)
