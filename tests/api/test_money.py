@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from tests.conftest import make_settings, tenant_balance_usd
+from vidrelay.domain.keys import KeySpec
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import usd_to_micros
 from vidrelay.settings import Settings
@@ -36,12 +37,11 @@ async def new_key(
     async with app.state.context.db.write() as conn:
         found = await accounts.ensure_tenant(conn, tenant)
         await accounts.top_up(conn, found.id, usd_to_micros(balance_usd), "test")
-        _id, key = await accounts.create_key(
-            conn,
-            found.id,
-            limits=limits,
+        spec = KeySpec(
+            limits=limits or Limits(),
             spend_limit_micros=usd_to_micros(spend_limit_usd) if spend_limit_usd else None,
         )
+        _id, key = await accounts.create_key(conn, found.id, spec)
     return key
 
 

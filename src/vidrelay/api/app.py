@@ -12,7 +12,9 @@ from sqlalchemy import text
 from vidrelay.api.admin import router as admin_router
 from vidrelay.api.admin_channels import router as admin_channels_router
 from vidrelay.api.admin_jobs import router as admin_jobs_router
+from vidrelay.api.admin_keys import router as admin_keys_router
 from vidrelay.api.admin_models import router as admin_models_router
+from vidrelay.api.billing import router as billing_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.body_stall import BodyStallMiddleware
 from vidrelay.api.context import AppContext
@@ -89,10 +91,12 @@ def create_app(
     app.include_router(videos_router)
     app.include_router(models_router)
     app.include_router(usage_router)
+    app.include_router(billing_router)
     app.include_router(admin_router)
     app.include_router(admin_channels_router)
     app.include_router(admin_models_router)
     app.include_router(admin_jobs_router)
+    app.include_router(admin_keys_router)
     app.include_router(webhooks_router)
 
     @app.get("/healthz")

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from vidrelay.api.context import AppContext, get_context
 from vidrelay.domain.errors import AuthenticationFailed, InvalidRequest
 from vidrelay.domain.jobs import StatusStyle
-from vidrelay.store.accounts import Principal, authenticate
+from vidrelay.services.keys import authenticate
+from vidrelay.store.accounts import Principal
 
 
 async def require_principal(
@@ -24,11 +25,7 @@ async def require_principal(
             "You didn't provide an API key. Send it as 'Authorization: Bearer sk-…'.",
             code="missing_api_key",
         )
-    async with context.db.read() as conn:
-        principal = await authenticate(conn, key)
-    if principal is None:
-        raise AuthenticationFailed("Incorrect API key provided, or the key has been revoked.")
-    return principal
+    return await authenticate(context.db, key)
 
 
 def sent_by_official_sdk(request: Request) -> bool:

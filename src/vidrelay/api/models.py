@@ -20,7 +20,8 @@ router = APIRouter(prefix="/v1")
 @router.get("/models")
 async def list_models(principal: Authenticated, context: Context) -> JSONResponse:
     """Every model of the catalog that a request can be accepted for now: served by an
-    enabled channel (or by the built-in renderer while no channel is declared)."""
+    enabled channel (or by the built-in renderer while no channel is declared), and allowed
+    to the caller's key."""
     return JSONResponse({"object": "list", "data": await _model_objects(context, principal)})
 
 
@@ -41,7 +42,12 @@ async def _model_objects(
 ) -> list[dict[str, object]]:
     catalog = await context.models.catalog()
     declared = await context.channels.declared()
-    models = [model for model in catalog if only is None or model.name == only]
+    allowed = principal.key_models
+    models = [
+        model
+        for model in catalog
+        if (only is None or model.name == only) and (allowed is None or model.name in allowed)
+    ]
     async with context.db.read() as conn:
         rules = await price_rules_for(conn, only)
     objects = []

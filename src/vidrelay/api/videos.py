@@ -26,7 +26,7 @@ from vidrelay.domain.channels import require_served
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
-from vidrelay.domain.keys import hash_api_key
+from vidrelay.domain.keys import check_model_allowed, hash_api_key
 from vidrelay.domain.video_object import video_object
 from vidrelay.media.storage import MEDIA_TYPES
 from vidrelay.outbound import check_url_at_create
@@ -95,6 +95,7 @@ async def create_video(
             form.reference_upload is not None or form.reference_url or form.reference_file_id
         ),
     )
+    check_model_allowed(principal.key_models, normalised.model)
     require_served(await context.channels.declared(), normalised.model, normalised.route_class)
     allowlist = context.settings.outbound_allowlist_entries
     raw_callback_url = form.fields.get("callback_url")

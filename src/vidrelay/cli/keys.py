@@ -1,7 +1,9 @@
-"""`vidrelay keys`: create, list and revoke API keys."""
+"""`vidrelay keys`: create, list and revoke API keys (through `services/keys.py`, as the admin
+API does)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -10,12 +12,29 @@ from rich.table import Table
 
 from vidrelay.cli.common import parse_usd, when, with_database
 from vidrelay.domain.jobs import StatusStyle
+from vidrelay.domain.keys import KeySpec
 from vidrelay.domain.limits import Limits
-from vidrelay.domain.pricing import micros_to_usd
-from vidrelay.store import accounts
+from vidrelay.domain.pricing import dollars
+from vidrelay.services import keys as key_service
+from vidrelay.store.accounts import KeyInfo
 from vidrelay.store.database import Database
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+
+
+def parse_expiry(value: str) -> int:
+    """Unix seconds, or an ISO 8601 date or date-time (UTC unless it names an offset)."""
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise typer.BadParameter(
+            f"{value!r} is neither Unix seconds nor an ISO date (2027-01-31, 2027-01-31T18:00:00Z)"
+        ) from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
 
 
 @keys_app.command("create")
@@ -23,6 +42,15 @@ def keys_create(
     tenant: Annotated[str, typer.Option(help="Tenant name; created if it does not exist.")],
     balance: Annotated[
         str | None, typer.Option(help="USD to credit to the tenant (a ledger top-up).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the key, to tell it apart.")] = None,
+    expires_at: Annotated[
+        str | None,
+        typer.Option(help="When the key stops working: Unix seconds or an ISO date (UTC)."),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="A model the key may use (repeat it); default: every model."),
     ] = None,
     rpm: Annotated[int | None, typer.Option(help="Create requests per minute.", min=1)] = None,
     max_in_flight: Annotated[
@@ -37,40 +65,48 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key. The last line printed is the key alone (shown once, stored hashed)."""
-    micros = parse_usd(balance) if balance is not None else 0
-    spend_limit_micros = parse_usd(spend_limit) if spend_limit is not None else None
+    spec = KeySpec(
+        name=name,
+        expires_at=parse_expiry(expires_at) if expires_at is not None else None,
+        models=tuple(model) if model else None,
+        status_style=status_style,
+        limits=Limits(rpm=rpm, max_in_flight=max_in_flight),
+        spend_limit_micros=parse_usd(spend_limit) if spend_limit is not None else None,
+    )
+    top_up = parse_usd(balance) if balance is not None else 0
 
-    async def work(db: Database) -> tuple[str, str, int]:
-        async with db.write() as conn:
-            found = await accounts.ensure_tenant(conn, tenant)
-            if micros:
-                await accounts.top_up(conn, found.id, micros, "keys create --balance")
-            key_id, key = await accounts.create_key(
-                conn,
-                found.id,
-                status_style,
-                limits=Limits(rpm=rpm, max_in_flight=max_in_flight),
-                spend_limit_micros=spend_limit_micros,
-            )
-            return key_id, key, await accounts.tenant_balance(conn, found.id)
+    async def work(db: Database) -> key_service.IssuedKey:
+        return await key_service.create_key(
+            db, tenant, spec, create_tenant=True, top_up_micros=top_up, actor="cli"
+        )
 
-    key_id, key, tenant_balance = with_database(work)
-    typer.echo(f"tenant {tenant}: balance ${micros_to_usd(tenant_balance)}")
-    typer.echo(f"key id {key_id} (store the key now: it is shown only once)")
-    typer.echo(key)
+    issued = with_database(work)
+    typer.echo(f"tenant {tenant}: balance {dollars(issued.tenant_balance_micros)}")
+    typer.echo(f"key id {issued.info.id} (store the key now: it is shown only once)")
+    typer.echo(issued.key)
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+) -> None:
     """List keys (never the keys themselves: a hint of each)."""
 
-    async def work(db: Database) -> list[accounts.KeyInfo]:
-        async with db.read() as conn:
-            return await accounts.list_keys(conn)
+    async def work(db: Database) -> list[KeyInfo]:
+        return await key_service.list_keys(db, tenant)
 
-    table = Table("id", "tenant", "key", "created", "revoked")
+    table = Table("id", "tenant", "name", "key", "models", "created", "expires", "revoked")
     for key in with_database(work):
-        table.add_row(key.id, key.tenant_name, key.hint, when(key.created_at), when(key.revoked_at))
+        table.add_row(
+            key.id,
+            key.tenant_name,
+            key.name or "",
+            key.hint,
+            ", ".join(key.models) if key.models is not None else "all",
+            when(key.created_at),
+            when(key.expires_at),
+            when(key.revoked_at),
+        )
     Console().print(table)
 
 
@@ -78,8 +114,7 @@ def keys_list() -> None:
 def keys_revoke(key_or_id: Annotated[str, typer.Argument(help="The key, or its key id.")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
 
-    async def work(db: Database) -> str:
-        async with db.write() as conn:
-            return await accounts.revoke_key(conn, key_or_id)
+    async def work(db: Database) -> KeyInfo:
+        return await key_service.revoke_key(db, key_or_id)
 
-    typer.echo(f"revoked {with_database(work)}")
+    typer.echo(f"revoked {with_database(work).id}")

@@ -36,6 +36,13 @@ class AuthenticationFailed(VidrelayError):
     default_code = "invalid_api_key"
 
 
+class PermissionDenied(VidrelayError):
+    """The caller is known but may not do this (e.g. a key limited to other models)."""
+
+    status_code = 403
+    default_code = "permission_denied"
+
+
 class NotFound(VidrelayError):
     status_code = 404
     default_code = "not_found"

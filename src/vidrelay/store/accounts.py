@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.jobs import StatusStyle
-from vidrelay.domain.keys import hash_api_key, key_hint, new_api_key, new_key_id, new_tenant_id
+from vidrelay.domain.keys import (
+    KeySpec,
+    hash_api_key,
+    key_hint,
+    new_api_key,
+    new_key_id,
+    new_tenant_id,
+)
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.webhooks import new_webhook_secret
 from vidrelay.store.tables import api_keys, jobs, ledger_entries, tenant_groups, tenants
@@ -37,15 +45,23 @@ class Principal:
     tenant_limits: Limits = field(default_factory=Limits)
     multiplier_ppm: int = 1_000_000
     key_has_spend_limit: bool = False
+    key_expires_at: int | None = None
+    key_models: tuple[str, ...] | None = None
+    """The only models the key may order; None for every model."""
 
 
 @dataclass(frozen=True)
 class KeyInfo:
+    """A key as an operator sees it: never the key, nor its hash."""
+
     id: str
     tenant_name: str
     hint: str
     created_at: int
     revoked_at: int | None
+    name: str | None = None
+    expires_at: int | None = None
+    models: tuple[str, ...] | None = None
 
 
 async def find_tenant(conn: AsyncConnection, name: str) -> Tenant | None:
@@ -143,14 +159,10 @@ async def insert_ledger_entry(
 
 
 async def create_key(
-    conn: AsyncConnection,
-    tenant_id: str,
-    status_style: StatusStyle | None = None,
-    *,
-    limits: Limits | None = None,
-    spend_limit_micros: int | None = None,
+    conn: AsyncConnection, tenant_id: str, spec: KeySpec | None = None
 ) -> tuple[str, str]:
     """Create a key; returns (key id, the key in clear). The clear key is never stored."""
+    spec = spec or KeySpec()
     key = new_api_key()
     key_id = new_key_id()
     await conn.execute(
@@ -159,30 +171,69 @@ async def create_key(
             tenant_id=tenant_id,
             key_hash=hash_api_key(key),
             hint=key_hint(key),
-            status_style=status_style.value if status_style else None,
+            status_style=spec.status_style.value if spec.status_style else None,
             created_at=int(time.time()),
-            rpm=limits.rpm if limits else None,
-            max_in_flight=limits.max_in_flight if limits else None,
-            spend_limit_micros=spend_limit_micros,
+            rpm=spec.limits.rpm,
+            max_in_flight=spec.limits.max_in_flight,
+            spend_limit_micros=spec.spend_limit_micros,
             spent_micros=0,
+            name=spec.name,
+            expires_at=spec.expires_at,
+            models=json.dumps(spec.models) if spec.models is not None else None,
         )
     )
     return key_id, key
 
 
-async def list_keys(conn: AsyncConnection) -> list[KeyInfo]:
-    rows = await conn.execute(
-        select(
-            api_keys.c.id,
-            tenants.c.name,
-            api_keys.c.hint,
-            api_keys.c.created_at,
-            api_keys.c.revoked_at,
-        )
-        .join(tenants, tenants.c.id == api_keys.c.tenant_id)
-        .order_by(api_keys.c.created_at, api_keys.c.id)
+def _key_models(stored: str | None) -> tuple[str, ...] | None:
+    return tuple(json.loads(stored)) if stored is not None else None
+
+
+def _key_infos() -> Select[Any]:
+    return select(
+        api_keys.c.id,
+        tenants.c.name.label("tenant_name"),
+        api_keys.c.hint,
+        api_keys.c.created_at,
+        api_keys.c.revoked_at,
+        api_keys.c.name,
+        api_keys.c.expires_at,
+        api_keys.c.models,
+    ).join(tenants, tenants.c.id == api_keys.c.tenant_id)
+
+
+def _key_info(row: Row[Any]) -> KeyInfo:
+    return KeyInfo(
+        id=row.id,
+        tenant_name=row.tenant_name,
+        hint=row.hint,
+        created_at=int(row.created_at),
+        revoked_at=row.revoked_at,
+        name=row.name,
+        expires_at=row.expires_at,
+        models=_key_models(row.models),
     )
-    return [KeyInfo(r.id, r.name, r.hint, r.created_at, r.revoked_at) for r in rows]
+
+
+async def list_keys(conn: AsyncConnection, tenant_id: str | None = None) -> list[KeyInfo]:
+    """Oldest first; with `tenant_id`, that tenant's only."""
+    query = _key_infos()
+    if tenant_id is not None:
+        query = query.where(api_keys.c.tenant_id == tenant_id)
+    rows = await conn.execute(query.order_by(api_keys.c.created_at, api_keys.c.id))
+    return [_key_info(row) for row in rows]
+
+
+async def find_key(conn: AsyncConnection, key_or_id: str) -> KeyInfo | None:
+    """A key, revoked or not, by its id or by the key itself."""
+    row = (
+        await conn.execute(
+            _key_infos().where(
+                or_(api_keys.c.id == key_or_id, api_keys.c.key_hash == hash_api_key(key_or_id))
+            )
+        )
+    ).first()
+    return _key_info(row) if row else None
 
 
 async def revoke_key(conn: AsyncConnection, key_or_id: str) -> str:
@@ -212,6 +263,8 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
                 api_keys.c.rpm,
                 api_keys.c.max_in_flight,
                 api_keys.c.spend_limit_micros,
+                api_keys.c.expires_at,
+                api_keys.c.models,
                 tenants.c.rpm.label("tenant_rpm"),
                 tenants.c.max_in_flight.label("tenant_max_in_flight"),
                 func.coalesce(tenant_groups.c.multiplier_ppm, 1_000_000).label("multiplier"),
@@ -231,6 +284,8 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
         tenant_limits=Limits(row.tenant_rpm, row.tenant_max_in_flight),
         multiplier_ppm=int(row.multiplier),
         key_has_spend_limit=row.spend_limit_micros is not None,
+        key_expires_at=row.expires_at,
+        key_models=_key_models(row.models),
     )
 
 

@@ -29,7 +29,7 @@ from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus, SubmissionInt
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import PPM, quote, usd_text
 from vidrelay.domain.webhooks import EventType
-from vidrelay.store.accounts import insert_ledger_entry
+from vidrelay.store.accounts import insert_ledger_entry, tenant_balance
 from vidrelay.store.database import Database
 from vidrelay.store.prices import price_rules_for
 from vidrelay.store.tables import api_keys, idempotency_keys, jobs, tenants
@@ -227,9 +227,10 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
         .values(balance_micros=tenants.c.balance_micros - price)
     )
     if charged.rowcount != 1:
+        balance = await tenant_balance(conn, job.tenant_id)
         raise InsufficientQuota(
-            f"Your balance cannot pay for this video (${usd_text(price)} for "
-            f"{request.seconds} s of {request.model}); top up and try again."
+            f"Your balance is ${usd_text(balance)}; this video costs ${usd_text(price)} "
+            f"({request.seconds} s of {request.model}). Top up and try again."
         )
     await _check_in_flight(conn, jobs.c.key_id == job.key_id, job.key_limits, "this key")
     await _check_in_flight(conn, jobs.c.tenant_id == job.tenant_id, job.tenant_limits, "you")

@@ -53,6 +53,9 @@ api_keys = Table(
     Column("max_in_flight", Integer, nullable=True),
     Column("spend_limit_micros", BigInteger, nullable=True),
     Column("spent_micros", BigInteger, nullable=False, default=0),
+    Column("name", String(200), nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("models", Text, nullable=True),  # a JSON list of model names; NULL: every model
 )
 
 ledger_entries = Table(
