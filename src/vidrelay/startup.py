@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import structlog
 
+from vidrelay.channel_admin import channel_state
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.engine.background import Instance
 from vidrelay.store.database import database_label
@@ -44,6 +45,7 @@ async def log_startup(instance: Instance, *, role: str, runs_engine: bool) -> No
             name=channel.name,
             protocol=channel.protocol.value,
             state=channel_state(channel),
+            reason=channel.disabled_reason,
             models=", ".join(channel.models) or "every model",
         )
     for change in instance.config_changes:
@@ -59,9 +61,3 @@ def local_renderer_state(channels: list[Channel], runs_engine: bool) -> str:
     if local:
         return f"on (channel {', '.join(local)})"
     return "off (channels are declared and none of them is local)"
-
-
-def channel_state(channel: Channel) -> str:
-    if channel.auto_disabled:
-        return f"switched off by vidrelay: {channel.disabled_reason}"
-    return "enabled" if channel.enabled else "disabled"

@@ -30,6 +30,11 @@ def test_channels_are_added_listed_switched_tested_and_removed_from_the_shell(
         ("vendor-a", "enabled", ["sk-up…0001"])
     ]
     assert listed[0]["model_map"] == {"sora-2": "sora-2-2025-12-08"}
+    server.env["COLUMNS"] = "250"  # wide enough for the table's row to stay on one line
+    table = cli("channels", "list").stdout
+    row = next(line for line in table.splitlines() if "vendor-a" in line)
+    assert upstream.url in row and "sk-up…0001" in row and "enabled" in row
+    assert "sk-up-good-0001" not in table
 
     tested = cli("channels", "test", "vendor-a", "--json")
     assert json.loads(tested.stdout)["healthy"] is True

@@ -122,7 +122,10 @@ def channels_list(
     if not views:
         typer.echo("No channel declared: the built-in local renderer serves every request.")
         return
-    table = Table("name", "protocol", "route", "models", "prio", "weight", "running", "state")
+    table = Table(
+        "name", "protocol", "base URL", "keys", "route", "models", "prio", "weight", "running",
+        "state",
+    )  # fmt: skip
     for view in views:
         state = view["status"]
         if view["disabled_reason"]:
@@ -130,6 +133,8 @@ def channels_list(
         table.add_row(
             view["name"],
             view["protocol"],
+            view["base_url"] or "-",
+            ", ".join(view["keys"]) or "-",
             view["route_class"] or "any",
             ",".join(view["models"]) or "all",
             str(view["priority"]),
