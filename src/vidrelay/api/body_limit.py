@@ -6,9 +6,9 @@ same limit as a declared one.
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vidrelay.api.errors import error_response
 
 
 class BodyTooLarge(Exception):
@@ -26,7 +26,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         received = 0
         response_started = False
@@ -50,29 +50,14 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit_mb = self.max_bytes / (1024 * 1024)
-        body = json.dumps(
-            {
-                "error": {
-                    "message": f"The request body is larger than the {limit_mb:.0f} MB limit.",
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "request_too_large",
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        refusal = error_response(
+            413,
+            f"The request body is larger than the {limit_mb:.0f} MB limit.",
+            code="request_too_large",
+            headers={"connection": "close"},
         )
-        await send({"type": "http.response.body", "body": body})
+        await refusal(scope, receive, send)

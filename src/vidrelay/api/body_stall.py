@@ -11,9 +11,10 @@ body is complete, `receive()` is passed through untimed (it then only waits for 
 from __future__ import annotations
 
 import asyncio
-import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vidrelay.api.errors import error_response
 
 
 class BodyStallMiddleware:
@@ -58,29 +59,14 @@ class BodyStallMiddleware:
             # The application failed because the body never came (as for a client that left);
             # that is the client's doing, answered below, not a server error to log.
         if stalled and not response_started:
-            await _send_timeout(send, self.timeout_s)
+            await _send_timeout(scope, receive, send, self.timeout_s)
 
 
-async def _send_timeout(send: Send, timeout_s: float) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "message": f"The request body stalled: no byte arrived for {timeout_s:g} s.",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "request_timeout",
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 408,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+async def _send_timeout(scope: Scope, receive: Receive, send: Send, timeout_s: float) -> None:
+    stalled = error_response(
+        408,
+        f"The request body stalled: no byte arrived for {timeout_s:g} s.",
+        code="request_timeout",
+        headers={"connection": "close"},
     )
-    await send({"type": "http.response.body", "body": body})
+    await stalled(scope, receive, send)

@@ -457,11 +457,7 @@ async def requeue_for_retry(
     """
     result = await conn.execute(
         update(jobs)
-        .where(
-            jobs.c.id == job_id,
-            jobs.c.lease_owner == worker,
-            jobs.c.status == JobStatus.IN_PROGRESS.value,
-        )
+        .where(*_held(job_id, worker))
         .values(
             status=JobStatus.QUEUED.value,
             lease_owner=None,
@@ -495,6 +491,15 @@ async def renew_leases(conn: AsyncConnection, worker: str, lease_until: float) -
     )
 
 
+def _held(job_id: str, worker: str) -> tuple[ColumnElement[bool], ...]:
+    """The job, while `worker` still holds it running: a write a lapsed lease must not make."""
+    return (
+        jobs.c.id == job_id,
+        jobs.c.lease_owner == worker,
+        jobs.c.status == JobStatus.IN_PROGRESS.value,
+    )
+
+
 _NO_INTENT: dict[str, Any] = {"intent_channel": None, "intent_key_ref": None, "intent_token": None}
 
 
@@ -505,11 +510,7 @@ async def record_intent(
     longer holds the job, which then must not be submitted."""
     result = await conn.execute(
         update(jobs)
-        .where(
-            jobs.c.id == job_id,
-            jobs.c.lease_owner == worker,
-            jobs.c.status == JobStatus.IN_PROGRESS.value,
-        )
+        .where(*_held(job_id, worker))
         .values(
             intent_channel=intent.channel,
             intent_key_ref=intent.key_ref,
@@ -543,11 +544,7 @@ async def record_submission(
     """
     result = await conn.execute(
         update(jobs)
-        .where(
-            jobs.c.id == job_id,
-            jobs.c.lease_owner == worker,
-            jobs.c.status == JobStatus.IN_PROGRESS.value,
-        )
+        .where(*_held(job_id, worker))
         .values(
             channel=channel,
             upstream_job_id=upstream_job_id,
@@ -583,11 +580,7 @@ async def mark_completed(
     finished = time.time()
     result = await conn.execute(
         update(jobs)
-        .where(
-            jobs.c.id == job_id,
-            jobs.c.status == JobStatus.IN_PROGRESS.value,
-            jobs.c.lease_owner == worker,
-        )
+        .where(*_held(job_id, worker))
         .values(
             status=JobStatus.COMPLETED.value,
             progress=100,
