@@ -71,7 +71,10 @@ def test_ctrl_c_leaves_the_job_running_and_resume_saves_it(
     key = server.create_key("alice", "50")
     output = tmp_path / "storm.mp4"
     generate = start_generate(server, key, output)
+    assert generate.stderr is not None
+    accepted = generate.stderr.readline()  # the id comes first, before anything else
     video_id = the_rendering_job(server, key)
+    assert accepted.startswith(f"{video_id} accepted"), accepted
     generate.send_signal(signal.SIGINT)
     _stdout, stderr = generate.communicate(timeout=30)
     assert generate.returncode == 130, stderr

@@ -19,7 +19,7 @@ from vidrelay.domain.keys import LATEST_EXPIRY, MAX_KEY_NAME, KeySpec
 from vidrelay.services import keys as key_service
 from vidrelay.store.accounts import KeyInfo
 
-router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
+router = APIRouter(prefix="/admin", route_class=AdminRoute, tags=["admin"])
 
 
 class KeyCreate(BaseModel):

@@ -123,6 +123,12 @@ def _create(
     except httpx.HTTPError as error:
         err.print(f"[red]error:[/red] cannot reach {root}: {error}")
         raise typer.Exit(1) from error
+    except KeyboardInterrupt:
+        err.print(
+            "interrupted before the server answered: the video may have been created (and "
+            "charged) all the same; `GET /v1/videos` with this key lists it"
+        )
+        raise typer.Exit(130) from None
 
 
 def _request(client: httpx.Client, method: str, path: str, root: str) -> httpx.Response:
