@@ -7,6 +7,7 @@ Never rich tracebacks with local variables: a frame's locals can hold a request'
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from enum import Enum
 from typing import TextIO, cast
@@ -39,6 +40,22 @@ def _plain_enums(
     return event_dict
 
 
+_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:signature|key|token|api_key)=)[^&\s]*", re.IGNORECASE)
+
+
+class _RedactedAccessLog(logging.Filter):
+    """uvicorn's access line carries the request's path and query: a signed `video_url` is a
+    credential anyone holding the line could use, so its signature (and any key-like
+    parameter) is blanked before the line is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3:
+            args = list(record.args)
+            args[2] = _SECRET_QUERY.sub(r"\1[redacted]", str(args[2]))
+            record.args = tuple(args)
+        return True
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """structlog's events and the standard library's records (uvicorn's, alembic's) alike."""
     stamped: list[structlog.typing.Processor] = [
@@ -63,6 +80,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []  # theirs print in another format
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _RedactedAccessLog) for f in access.filters):
+        access.addFilter(_RedactedAccessLog())
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are chatter
     for name in ("httpx", "httpcore"):  # their INFO lines carry upstream URLs, signed links
         logging.getLogger(name).setLevel(logging.WARNING)

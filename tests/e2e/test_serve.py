@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -58,6 +59,11 @@ def test_the_readme_curl_flow_works_with_the_document_vocabulary(
     assert done["video_url"].startswith(server.base_url)
     keyless = httpx.get(done["video_url"])
     assert keyless.status_code == 200 and keyless.headers["content-type"] == "video/mp4"
+    signature = parse_qs(urlsplit(done["video_url"]).query)["signature"][0]
+    time.sleep(0.5)  # the access line of that request is written
+    logged = server.log_path.read_text()
+    assert "/content?" in logged and "signature=[redacted]" in logged
+    assert signature not in logged and key not in logged  # a signed link is a credential
     content = httpx.get(f"{server.base_url}/v1/videos/{video['id']}/content", headers=headers)
     assert content.content == keyless.content
 
