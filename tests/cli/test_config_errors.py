@@ -74,3 +74,15 @@ def test_a_bad_config_file_is_one_line_naming_the_file_table_and_field(
     result = vidrelay(tmp_path, *COMMANDS[command](), config=str(config), timeout_s=60)
     line = one_line_error(result)
     assert str(config) in line and all(part in line for part in named), line
+
+
+@pytest.mark.parametrize("command", ["serve", "worker", "tenants list"])
+def test_a_database_that_cannot_be_reached_is_one_line_naming_it(
+    tmp_path: Path, command: str
+) -> None:
+    port = free_port()  # nobody listens there
+    url = f"postgresql+asyncpg://vidrelay:hunter2@127.0.0.1:{port}/vidrelay"
+    result = vidrelay(tmp_path, *COMMANDS[command](), timeout_s=60, database_url=url)
+    line = one_line_error(result)
+    assert "VIDRELAY_DATABASE_URL" in line and f"127.0.0.1:{port}" in line, line
+    assert "hunter2" not in line

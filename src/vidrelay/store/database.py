@@ -23,10 +23,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from vidrelay.settings import InvalidSettings
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _IMMEDIATE = "vidrelay_immediate"
 _MIGRATION_LOCK = 0x76_69_64_72_65_6C_61_79  # "vidrelay": the advisory lock migrations hold
 _NO_SUCH_DATABASE = "3D000"  # PostgreSQL's invalid_catalog_name
+
+
+class DatabaseUnreachable(InvalidSettings):
+    """The database named by the settings cannot be reached or refuses the login."""
+
+
+# SQLSTATE classes of a refused connection: 08 connection exception, 28 invalid authorization,
+# 57P03 the server is starting or shutting down
+_CONNECTION_STATES = ("08", "28", "57P03")
 
 
 def database_label(url: str) -> str:
@@ -72,6 +83,21 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
+    async def check_reachable(self) -> None:
+        """A database that refuses the connection (down, unknown host, wrong password) is a
+        setting to fix, said in one line (`DatabaseUnreachable`), not a traceback."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (OSError, DBAPIError) as error:
+            sqlstate = str(getattr(getattr(error, "orig", None), "sqlstate", "") or "")
+            if isinstance(error, DBAPIError) and not sqlstate.startswith(_CONNECTION_STATES):
+                raise
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise DatabaseUnreachable(
+                f"VIDRELAY_DATABASE_URL: cannot connect to {database_label(self.url)}: {reason}"
+            ) from error
+
     async def has_schema(self) -> bool:
         """Whether the database exists and holds vidrelay's tables (Alembic's version table),
         found without creating anything: a missing SQLite file is never opened, a missing
@@ -80,6 +106,8 @@ class Database:
             path = make_url(self.url).database
             if not path or path == ":memory:" or not await asyncio.to_thread(Path(path).is_file):
                 return False
+        else:
+            await self.check_reachable()
         try:
             async with self.engine.connect() as conn:
                 return await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
@@ -93,6 +121,8 @@ class Database:
         migration leaves nothing half-done) that holds the database's migration lock, so any
         number of processes may start together: the first migrates, the others wait for it and
         find nothing left to do (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory lock)."""
+        if not self.is_sqlite:
+            await self.check_reachable()
         async with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = await conn.execution_options(**{_IMMEDIATE: True})
