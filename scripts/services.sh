@@ -38,6 +38,9 @@ SELECT 'CREATE ROLE vidrelay_test LOGIN CREATEDB PASSWORD ''vidrelay_test'''
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vidrelay_test') \gexec
 SELECT 'CREATE DATABASE vidrelay_test OWNER vidrelay_test'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'vidrelay_test') \gexec
+-- dropping a test database WITH (FORCE) may have to end an autovacuum worker in it
+SELECT 'GRANT pg_signal_backend TO vidrelay_test'
+WHERE NOT pg_has_role('vidrelay_test', 'pg_signal_backend', 'MEMBER') \gexec
 SQL
 
 if ! command -v redis-server >/dev/null 2>&1; then
