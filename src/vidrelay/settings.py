@@ -21,7 +21,7 @@ Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 SecondsOrZero = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=1)]
 _DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-_SECRET_SETTINGS = {"database_url", "redis_url", "admin_token", "api_key"}
+_SECRET_SETTINGS = {"database_url", "redis_url", "admin_token", "api_key", "metrics_token"}
 """Settings whose value an error message must not repeat."""
 
 
@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     """Shared storage for rate limits across replicas (e.g. `redis://127.0.0.1:6379/0`)."""
     admin_token: str | None = None
     """Bearer token for `/admin/*`; the admin API is off while unset."""
+    metrics_token: str | None = None
+    """Bearer token `/metrics` asks for; open to anyone who can reach it while unset."""
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    """Where `vidrelay worker` serves `/metrics` (API processes serve it on their own port)."""
+    metrics_host: str = "127.0.0.1"
+    """The interface `vidrelay worker` serves `/metrics` on (`0.0.0.0`: every one)."""
     billing: bool = True
     """Charge for jobs. Off only for measuring what billing costs (bench/accept.py)."""
     engine: bool = True

@@ -21,6 +21,12 @@ from vidrelay.api.context import AppContext
 from vidrelay.api.docs import install_docs
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.input_guard import InputGuardMiddleware
+from vidrelay.api.metrics import (
+    METRICS_OPERATION,
+    METRICS_PATH,
+    HttpMetricsMiddleware,
+    metrics_route,
+)
 from vidrelay.api.models import router as models_router
 from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.status_cache import StatusCache
@@ -31,6 +37,7 @@ from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.engine.background import Engine, Instance, open_instance
 from vidrelay.logging_setup import configure_logging
 from vidrelay.media.reference_images import ReferenceImageChecker
+from vidrelay.metrics import ProcessMetrics
 from vidrelay.settings import Settings, load_settings
 from vidrelay.startup import log_startup
 
@@ -49,11 +56,14 @@ def create_app(
     settings = settings or load_settings()
     configure_logging()
     opened = instance
+    metrics = ProcessMetrics()
+    http_metrics = metrics.serving_http()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         instance = opened or await open_instance(settings, served_url=served_url)
-        engine = Engine(instance) if run_engine and settings.engine else None
+        metrics.watch_database(instance.db)
+        engine = Engine(instance, metrics) if run_engine and settings.engine else None
         await log_startup(instance, role="serve", runs_engine=engine is not None)
         if engine is not None:
             engine.start()
@@ -70,6 +80,7 @@ def create_app(
             channels=instance.channels,
             reference_images=ReferenceImageChecker(settings.max_reference_pixels),
             registry=engine.registry if engine else None,
+            metrics=http_metrics,
         )
         try:
             yield
@@ -87,7 +98,9 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    install_docs(app, {RETRIEVE_PATH: {"get": RETRIEVE_OPERATION}})
+    install_docs(
+        app, {RETRIEVE_PATH: {"get": RETRIEVE_OPERATION}, METRICS_PATH: {"get": METRICS_OPERATION}}
+    )
     app.include_router(videos_router)
     app.include_router(models_router)
     app.include_router(usage_router)
@@ -98,6 +111,7 @@ def create_app(
     app.include_router(admin_jobs_router)
     app.include_router(admin_keys_router)
     app.include_router(webhooks_router)
+    app.router.routes.append(metrics_route(metrics, settings.metrics_token))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -109,4 +123,5 @@ def create_app(
     app.add_middleware(InputGuardMiddleware)  # inside the body limit: it reads what passed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyStallMiddleware, timeout_s=settings.body_stall_timeout_s)
+    app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)  # outermost: sees every answer
     return app

@@ -14,6 +14,7 @@ from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.media.storage import LocalMediaStore
+from vidrelay.metrics import HttpMetrics
 from vidrelay.settings import Settings
 from vidrelay.store.channels import ChannelDirectory
 from vidrelay.store.database import Database
@@ -34,6 +35,7 @@ class AppContext:
     reference_images: ReferenceImageChecker
     registry: ChannelRegistry | None = None
     webhook_sender: WebhookSender | None = None
+    metrics: HttpMetrics | None = None
 
 
 async def get_context(request: Request) -> AppContext:

@@ -145,8 +145,11 @@ async def create_video(
     if accepted.replayed:
         context.media.delete_job_media(job_id)
         rate_headers["idempotent-replayed"] = "true"
-    elif context.runner:
-        context.runner.wake()
+    else:
+        if context.metrics is not None:
+            context.metrics.jobs_accepted.labels(accepted.job.model).inc()
+        if context.runner:
+            context.runner.wake()
     return JSONResponse(render(accepted.job), headers=rate_headers)
 
 

@@ -92,31 +92,51 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run the engine alone (job runner, webhook sender), no HTTP: pair it with API servers
-    started with VIDRELAY_ENGINE=false. Stops cleanly on SIGINT or SIGTERM."""
+    """Run the engine alone (job runner, webhook sender), no HTTP but /metrics on
+    VIDRELAY_METRICS_PORT: pair it with API servers started with VIDRELAY_ENGINE=false. Stops
+    cleanly on SIGINT or SIGTERM."""
     import asyncio
 
+    from vidrelay.api.metrics import worker_metrics_server
     from vidrelay.engine.background import Engine, open_instance
     from vidrelay.logging_setup import configure_logging
+    from vidrelay.metrics import ProcessMetrics
     from vidrelay.startup import log_startup
 
     configure_logging()
+    settings = cli_settings()
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        instance = await open_instance(cli_settings(), serves_http=False)
-        engine = Engine(instance)
+        instance = await open_instance(settings, serves_http=False)
+        metrics = ProcessMetrics()
+        metrics.watch_database(instance.db)
+        engine = Engine(instance, metrics)
         await log_startup(instance, role="worker", runs_engine=True)
-        engine.start()
-        err.print(f"vidrelay worker {engine.runner.worker_id}: running jobs")
-        try:
-            await stop.wait()
-        finally:
-            await engine.stop()
-            await instance.db.dispose()
+        async with contextlib.AsyncExitStack() as serving:
+            if settings.metrics_port is not None:
+                await serving.enter_async_context(
+                    worker_metrics_server(
+                        metrics,
+                        settings.metrics_host,
+                        settings.metrics_port,
+                        settings.metrics_token,
+                    )
+                )
+                err.print(
+                    f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+                    markup=False,
+                )
+            engine.start()
+            err.print(f"vidrelay worker {engine.runner.worker_id}: running jobs")
+            try:
+                await stop.wait()
+            finally:
+                await engine.stop()
+                await instance.db.dispose()
 
     asyncio.run(run())
 

@@ -20,6 +20,7 @@ from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.storage import LocalMediaStore
+from vidrelay.metrics import ProcessMetrics
 from vidrelay.settings import Settings
 from vidrelay.store import instance as instance_store
 from vidrelay.store.channels import ChannelDirectory, UnknownProtocol, list_channels
@@ -103,8 +104,10 @@ async def open_instance(
 class Engine:
     """Channels, the job runner and the webhook sender, started and stopped together."""
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, metrics: ProcessMetrics | None = None) -> None:
+        """`metrics`: the process's registry, which gains the engine's families."""
         settings = instance.settings
+        engine_metrics = (metrics or ProcessMetrics()).running_engine()
         self.slot = EngineSlot.acquire(settings.data_dir)
         self.registry = ChannelRegistry(instance.channels, settings)
         self.webhook_sender = WebhookSender(
@@ -113,6 +116,7 @@ class Engine:
             instance.signer,
             instance.public_root,
             follow_recorded_url=not instance.serves_http and not settings.public_url,
+            metrics=engine_metrics,
         )
         self.runner = JobRunner(
             instance.db,
@@ -121,6 +125,7 @@ class Engine:
             settings,
             on_finished=self.webhook_sender.wake,
             slot=self.slot,
+            metrics=engine_metrics,
         )
 
     def start(self) -> None:

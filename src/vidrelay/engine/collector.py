@@ -15,6 +15,7 @@ import structlog
 from vidrelay.engine.poller import Binding, Pause
 from vidrelay.media.previews import previews_from_mp4
 from vidrelay.media.storage import ASSET_FILES
+from vidrelay.metrics import EngineMetrics
 from vidrelay.upstreams.base import UpstreamError
 
 log = structlog.get_logger(__name__)
@@ -36,13 +37,14 @@ async def collect(
     *,
     attempts: int,
     retry_s: float,
+    metrics: EngineMetrics,
 ) -> dict[str, Path] | None:
     """Download the assets into `scratch`; None when the runner is stopping meanwhile."""
     await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
     video = scratch / ASSET_FILES["video"]
     for attempt in range(attempts):
         try:
-            async with gate:
+            async with gate, metrics.upstream_request(binding.channel.name, "download"):
                 if not await binding.adapter.fetch_content(
                     binding.upstream_job_id, "video", video, binding.key
                 ):
@@ -58,7 +60,7 @@ async def collect(
     for variant in ("thumbnail", "spritesheet"):
         destination = scratch / ASSET_FILES[variant]
         try:
-            async with gate:
+            async with gate, metrics.upstream_request(binding.channel.name, "download"):
                 offered = await binding.adapter.fetch_content(
                     binding.upstream_job_id, variant, destination, binding.key
                 )

@@ -18,6 +18,7 @@ from enum import StrEnum
 from vidrelay.domain.channels import Channel
 from vidrelay.domain.poll_schedule import PollSchedule
 from vidrelay.engine.health import ChannelHealth
+from vidrelay.metrics import EngineMetrics
 from vidrelay.upstreams.base import (
     FailureKind,
     Upstream,
@@ -64,6 +65,7 @@ class Poller:
     pause: Pause
     deadline_s: float
     max_errors: int
+    metrics: EngineMetrics
 
     async def watch(
         self,
@@ -81,7 +83,7 @@ class Poller:
             if time.time() >= deadline_at:
                 return WatchResult(Outcome.TIMED_OUT)
             try:
-                async with gate:
+                async with gate, self.metrics.upstream_request(binding.channel.name, "poll"):
                     status = await binding.adapter.poll(binding.upstream_job_id, binding.key)
             except UpstreamJobLost:
                 return WatchResult(Outcome.LOST)

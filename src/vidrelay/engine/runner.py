@@ -25,6 +25,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
@@ -35,6 +36,7 @@ from vidrelay.engine.health import key_ref, probe_channel
 from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.poller import Binding, Outcome, Poller
 from vidrelay.media.storage import LocalMediaStore
+from vidrelay.metrics import EngineMetrics
 from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
@@ -62,10 +64,12 @@ class JobRunner:
         settings: Settings,
         on_finished: Callable[[], None] | None = None,
         slot: EngineSlot | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         """`on_finished` is told whenever a job ends (its webhook event is then due). `slot`,
         the engine's slot on its data directory, names its leases; at start the runner takes
-        back at once the leases a dead holder of the same slot left."""
+        back at once the leases a dead holder of the same slot left. `metrics` counts what it
+        does (a registry of its own when not given)."""
         self._db = db
         self._on_finished = on_finished or (lambda: None)
         self._media = media
@@ -85,8 +89,13 @@ class JobRunner:
         self._next_probe = 0.0
         self._progress: dict[str, int] = {}
         self._busy: dict[str, int] = {}
+        self._metrics = metrics or EngineMetrics(CollectorRegistry())
         self._poller = Poller(
-            channels.health, self._pause, settings.job_deadline_s, settings.max_poll_errors
+            channels.health,
+            self._pause,
+            settings.job_deadline_s,
+            settings.max_poll_errors,
+            self._metrics,
         )
 
     def start(self) -> None:
@@ -167,7 +176,7 @@ class JobRunner:
                 return
             self._busy = await job_store.in_progress_by_channel(conn)
         waiting: list[str] = []
-        expired: list[str] = []
+        expired: list[job_store.QueuedJob] = []
         claims: list[tuple[str, str | None, list[Channel]]] = []
         for candidate in candidates:
             if candidate.id in self._running:
@@ -184,7 +193,7 @@ class JobRunner:
                 self._busy[plan[0].name] = self._busy.get(plan[0].name, 0) + 1
                 claims.append((candidate.id, plan[0].name, plan))
             elif now - candidate.created_at > self._settings.queue_wait_s:
-                expired.append(candidate.id)
+                expired.append(candidate)
             else:
                 waiting.append(candidate.id)
         if waiting:
@@ -192,14 +201,15 @@ class JobRunner:
                 await job_store.defer_queued(conn, waiting, now + _RECHECK_WAITING_S)
         if expired:
             async with self._db.write() as conn:
-                for job_id in expired:
-                    await job_store.fail_and_refund(
+                for candidate in expired:
+                    if await job_store.fail_and_refund(
                         conn,
-                        job_id,
+                        candidate.id,
                         "no_channel_available",
                         f"No upstream channel could take the job within "
                         f"{self._settings.queue_wait_s:g} s; its charge has been refunded.",
-                    )
+                    ):
+                        self._metrics.job_finished(candidate.model, None, False, 0)
         if not claims:
             return
         claimed: list[tuple[JobRecord, list[Channel]]] = []
@@ -248,13 +258,16 @@ class JobRunner:
     async def _fail_exhausted(self, exhausted: list[str]) -> None:
         for job_id in exhausted:
             async with self._db.write() as conn:
-                await job_store.fail_and_refund(
+                job = await job_store.get_job(conn, job_id, include_deleted=True)
+                failed = await job_store.fail_and_refund(
                     conn,
                     job_id,
                     "worker_lost",
                     "The job was interrupted too many times and could not finish; "
                     "its charge has been refunded.",
                 )
+            if failed and job is not None:
+                self._metrics.job_finished(job.model, job.channel, False, job.created_at)
 
     async def _flush_progress(self) -> None:
         if not self._progress:
@@ -436,7 +449,7 @@ class JobRunner:
                 if not await job_store.record_intent(conn, job.id, self.worker_id, intent):
                     return None  # our lease lapsed and another worker took the job over
             try:
-                async with runtime.requests:
+                async with runtime.requests, self._metrics.upstream_request(channel.name, "submit"):
                     upstream_job_id = await runtime.adapter.submit(upstream_request, key)
             except UpstreamError as error:
                 tried.add(channel.name)
@@ -515,6 +528,7 @@ class JobRunner:
                 self._pause,
                 attempts=self._settings.collect_attempts,
                 retry_s=self._settings.collect_retry_s,
+                metrics=self._metrics,
             )
         except ContentGone as gone:
             await binding.adapter.release(binding.upstream_job_id)
@@ -542,6 +556,7 @@ class JobRunner:
                 cost_micros=binding.channel.cost_per_second_micros * int(job.seconds),
             )
         if completed:
+            self._metrics.job_finished(job.model, binding.channel.name, True, job.created_at)
             self._on_finished()
         else:
             log.warning("job_completion_lost_race", job_id=job.id)
@@ -557,13 +572,17 @@ class JobRunner:
         """Fail with the upstream's own words, minus the channel's hosts and keys and, once
         submitted, the upstream's id of the job."""
         secrets_ = _secrets_of(channel) + ([binding.upstream_job_id] if binding else [])
-        await self._fail(job, code, clean_upstream_message(message, secrets_))
+        await self._fail(job, code, clean_upstream_message(message, secrets_), channel.name)
 
-    async def _fail(self, job: JobRecord, code: str, message: str) -> None:
+    async def _fail(
+        self, job: JobRecord, code: str, message: str, channel: str | None = None
+    ) -> None:
+        """`channel`: the one that failed it, when known (else the one it was claimed for)."""
         async with self._db.write() as conn:
             failed = await job_store.fail_and_refund(conn, job.id, code, message, self.worker_id)
         if failed:
             log.info("job_failed", job_id=job.id, code=code)
+            self._metrics.job_finished(job.model, channel or job.channel, False, job.created_at)
             self._on_finished()
         self._media.discard_scratch(job.id)
 

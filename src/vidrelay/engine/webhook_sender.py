@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncConnection
 from standardwebhooks.webhooks import Webhook
 
@@ -24,6 +25,7 @@ from vidrelay.domain.jobs import StatusStyle
 from vidrelay.domain.signed_urls import UrlSigner
 from vidrelay.domain.video_object import video_object
 from vidrelay.domain.webhooks import MAX_ATTEMPTS, retry_delay_s
+from vidrelay.metrics import EngineMetrics
 from vidrelay.outbound import OutboundError, OutboundRefused, guarded_request
 from vidrelay.retry_after import retry_after_s
 from vidrelay.settings import Settings
@@ -57,6 +59,7 @@ class WebhookSender:
         public_root: str | None,
         *,
         follow_recorded_url: bool = False,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         """`public_root` roots the payloads' `video_url` (none without it: a link to nowhere
         is worse than no link); `follow_recorded_url`, for an engine that serves no HTTP,
@@ -66,6 +69,7 @@ class WebhookSender:
         self._signer = signer
         self._public_root = public_root
         self._follow_recorded_url = follow_recorded_url
+        self._metrics = metrics or EngineMetrics(CollectorRegistry())
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -124,6 +128,8 @@ class WebhookSender:
                         next_attempt_at=result.next_attempt_at,
                         delivered=result.delivered,
                     )
+            for result in results:
+                self._metrics.webhook_delivery(result.delivered, result.next_attempt_at is not None)
             attempted += len(due)
             if len(due) < _BATCH:
                 break
