@@ -67,7 +67,7 @@ def serve(
     from vidrelay.logging_setup import configure_logging
 
     settings = cli_settings()
-    configure_logging()
+    configure_logging(settings.log_format)
 
     async def run() -> None:
         # The instance opens before uvicorn starts, so that a bad config file stops the start
@@ -100,14 +100,15 @@ def worker() -> None:
     from vidrelay.logging_setup import configure_logging
     from vidrelay.startup import log_startup
 
-    configure_logging()
+    settings = cli_settings()
+    configure_logging(settings.log_format)
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        instance = await open_instance(cli_settings(), serves_http=False)
+        instance = await open_instance(settings, serves_http=False)
         engine = Engine(instance)
         await log_startup(instance, role="worker", runs_engine=True)
         engine.start()
