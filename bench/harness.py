@@ -117,17 +117,24 @@ def vidrelay_command() -> list[str]:
 
 
 def create_key(env: dict[str, str], tenant: str, balance: object) -> str:
-    """A new API key, made by `vidrelay keys create` with the settings the server gets."""
-    created = subprocess.run(
-        [*vidrelay_command(), "keys", "create", "--tenant", tenant, "--balance", str(balance)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if created.returncode != 0 or not created.stdout.strip():
-        raise CannotRun(f"vidrelay keys create failed:\n{created.stdout}{created.stderr}")
+    """A new API key, made by `vidrelay keys create` with the settings the server gets (after
+    `vidrelay db upgrade`: only serve, worker and db upgrade create a database)."""
+    for command in (
+        ["db", "upgrade"],
+        ["keys", "create", "--tenant", tenant, "--balance", str(balance)],
+    ):
+        created = subprocess.run(
+            [*vidrelay_command(), *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if created.returncode != 0:
+            raise CannotRun(f"vidrelay {command[0]} failed:\n{created.stdout}{created.stderr}")
+    if not created.stdout.strip():
+        raise CannotRun(f"vidrelay keys create printed no key:\n{created.stderr}")
     return created.stdout.strip().splitlines()[-1].strip()
 
 

@@ -1,10 +1,14 @@
-"""Benchmark `GET /v1/videos/{id}` on a completed job against a bare Starlette endpoint.
+"""Benchmark `GET /v1/videos/{id}` on a completed job against a bare Starlette endpoint, with
+vidrelay's access log on and off (issue 14's two ratios).
 
-Both servers run in the same run with the same uvicorn settings as `vidrelay serve` (one process,
-default loop/http, `log_level="info"`, so the access log is on for both, written to a file); the
-bare endpoint returns the same JSON body with `JSONResponse` and checks nothing. Targets run in
-the order bare, ours, bare, so drift shows. The load generator is `wrk` when it is on PATH, else a
-cheap asyncio keep-alive client in a separate process. It is a benchmark: it exits 0 whatever the
+Every server runs with the same uvicorn settings as `vidrelay serve` (`run_server`: one process,
+default loop/http, uvicorn's own access line off), logging to a file. Two vidrelay servers share
+one data directory: one with the default access log, one with `VIDRELAY_ACCESS_LOG=false`. Two
+bare endpoints return the same JSON body with `JSONResponse` and check nothing: one writes an
+equivalent access line through vidrelay's logging (same fields, a generated request id), one
+writes nothing. Each pair runs bare, ours, bare, so drift shows. The load generator is `wrk`
+(Debian's package; `apt-get install wrk`) when it is on PATH, else a cheap asyncio keep-alive
+client in a separate process. It is a benchmark: it exits 0 whatever the
 ratio is (non-zero only when it cannot run).
 
     python bench/status_poll.py [--seconds N] [--concurrency C] [--client {auto,wrk,python}]
@@ -51,8 +55,10 @@ RENDER_TIMEOUT_S = 60.0
 # --------------------------------------------------------------------------- bare server mode
 
 
-def serve_bare(port: int, body_file: Path) -> None:
-    """The reference: one route, returns the stored body with JSONResponse, checks nothing."""
+def serve_bare(port: int, body_file: Path, logs: bool) -> None:
+    """The reference: one route, returns the stored body with JSONResponse, checks nothing;
+    with `logs`, writes the access line vidrelay writes, through the same logging."""
+    import structlog
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -60,12 +66,28 @@ def serve_bare(port: int, body_file: Path) -> None:
 
     body = json.loads(body_file.read_text())
 
+    from vidrelay.api.http_server import run_server
+    from vidrelay.logging_setup import configure_logging
+    from vidrelay.settings import load_settings
+
+    configure_logging()
+    access_log = structlog.get_logger("bare.access")
+
     async def retrieve(request: Request) -> JSONResponse:
-        return JSONResponse(body)
+        started = time.perf_counter()
+        response = JSONResponse(body)
+        if logs:
+            access_log.info(
+                "request",
+                method=request.method,
+                route="/v1/videos/{video_id}",
+                status=response.status_code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                request_id=os.urandom(16).hex(),
+            )
+        return response
 
     app = Starlette(routes=[Route("/v1/videos/{video_id}", retrieve)])
-    from vidrelay.api.http_server import run_server
-    from vidrelay.settings import load_settings
 
     run_server(app, load_settings(), HOST, port)
 
@@ -258,13 +280,32 @@ def run_all(
     body_file = work / "body.json"
     body_file.write_bytes(reference.content)
 
-    bare_port = free_port()
-    bare_log = work / "bare.log"
-    bare_argv = [sys.executable, __file__, "--serve-bare-port", str(bare_port)]
-    bare = processes.start_logged([*bare_argv, "--body-file", str(body_file)], env, bare_log)
-    wait_until_up(f"http://{HOST}:{bare_port}{url_path}", bare, bare_log)
-    if httpx.get(f"http://{HOST}:{bare_port}{url_path}").content != reference.content:
-        raise RuntimeError("the bare endpoint does not return the same body")
+    quiet_port = free_port()
+    quiet_log = work / "ours-quiet.log"
+    quiet = processes.start_logged(
+        [*vidrelay_command(), "serve", "--host", HOST, "--port", str(quiet_port)],
+        {**env, "VIDRELAY_ACCESS_LOG": "false"},
+        quiet_log,
+    )
+    wait_until_up(f"http://{HOST}:{quiet_port}/healthz", quiet, quiet_log)
+
+    def start_bare(name: str, *flags: str) -> int:
+        port = free_port()
+        log_path = work / f"{name}.log"
+        argv = [sys.executable, __file__, "--serve-bare-port", str(port), *flags]
+        bare = processes.start_logged([*argv, "--body-file", str(body_file)], env, log_path)
+        wait_until_up(f"http://{HOST}:{port}{url_path}", bare, log_path)
+        if httpx.get(f"http://{HOST}:{port}{url_path}").content != reference.content:
+            raise RuntimeError("the bare endpoint does not return the same body")
+        return port
+
+    bare_logging_port = start_bare("bare-logging", "--bare-logs")
+    bare_silent_port = start_bare("bare-silent")
+    quiet_answer = httpx.get(
+        f"http://{HOST}:{quiet_port}{url_path}", headers={"Authorization": auth}
+    )
+    if quiet_answer.status_code != 200 or quiet_answer.json()["status"] != "completed":
+        raise RuntimeError(f"unexpected status body from the second server: {quiet_answer.text}")
 
     load = (
         f"wrk -t1 -c{args.concurrency} --latency"
@@ -276,12 +317,13 @@ def run_all(
         f"({len(reference.content)} B JSON body)\n"
         f"  python {platform.python_version()}, {os.cpu_count()} CPUs shared by the servers and "
         f"the client; SQLite in a temp dir; setup took {time.monotonic() - started:.1f} s\n"
-        f"  both servers: run_server (uvicorn, header limits, log_level={UVICORN_LOG_LEVEL!r}) "
-        "in one process, as `vidrelay serve` does,\n"
-        "  so the access log is ON for both (written to a file); bare = Starlette route "
-        "returning JSONResponse(same body)\n"
+        f"  every server: run_server (uvicorn, header limits, log_level={UVICORN_LOG_LEVEL!r}, "
+        "uvicorn's access line off) in one process, as `vidrelay serve` does, logging to a "
+        "file;\n"
+        "  bare = Starlette route returning JSONResponse(same body), one writing vidrelay's "
+        "access line through vidrelay's logging, one writing nothing\n"
         f"  load: {load}; {WARMUP_S:.0f} s warm-up + {args.seconds} s measured per run; "
-        "order bare, ours, bare\n",
+        "order bare+log, ours (access log on), bare+log, bare, ours (off), bare\n",
         flush=True,
     )
 
@@ -293,14 +335,28 @@ def run_all(
         return result
 
     return [
-        run("bare (1st)", bare_port),
-        run("vidrelay", ours_port),
-        run("bare (2nd)", bare_port),
+        run("bare+log (1st)", bare_logging_port),
+        run("vidrelay, log on", ours_port),
+        run("bare+log (2nd)", bare_logging_port),
+        run("bare (1st)", bare_silent_port),
+        run("vidrelay, log off", quiet_port),
+        run("bare (2nd)", bare_silent_port),
     ]
 
 
 def report(results: list[Result]) -> None:
-    first, ours, second = results
+    print(f"\n{'target':<20} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for r in results:
+        print(f"{r.target:<20} {r.rps:>11,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non_2xx:>8}")
+    print()
+    report_ratio("access log on vs bare+log", *results[:3])
+    report_ratio("access log off vs bare", *results[3:])
+    if any(r.non_2xx or r.errors for r in results):
+        print("warning: non-2xx answers or socket errors during a run; the numbers are suspect")
+
+
+def report_ratio(name: str, first: Result, ours: Result, second: Result) -> None:
+    """One ratio: ours against the mean of the bare runs before and after it."""
     bare_mean = Result(
         target="bare (mean of 2)",
         rps=(first.rps + second.rps) / 2,
@@ -309,24 +365,22 @@ def report(results: list[Result]) -> None:
         non_2xx=first.non_2xx + second.non_2xx,
         errors=first.errors + second.errors,
     )
-    print(f"\n{'target':<18} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-    for r in [*results, bare_mean]:
-        print(f"{r.target:<18} {r.rps:>11,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non_2xx:>8}")
     drift = abs(first.rps - second.rps) / bare_mean.rps if bare_mean.rps else float("nan")
     ratio = ours.rps / bare_mean.rps if bare_mean.rps else float("nan")
-    print(f"\nbare drift between its two runs: {drift:.1%}; the ratio uses their mean")
     verdict = "met" if ratio >= GOAL else "NOT met"
-    print(f"ratio ours/bare = {ratio:.2f} (goal >= {GOAL:.2f}): {verdict}")
-    if any(r.non_2xx or r.errors for r in results):
-        print("warning: non-2xx answers or socket errors during a run; the numbers are suspect")
+    print(
+        f"{name}: ratio {ratio:.2f} (goal >= {GOAL:.2f}): {verdict}; "
+        f"bare drift between its two runs {drift:.1%} (the ratio uses their mean)"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python bench/status_poll.py",
         description=(
-            "Requests/s and p50/p99 latency of GET /v1/videos/{id} on a completed job, against a "
-            "bare Starlette endpoint returning the same JSON with the same uvicorn settings."
+            "Requests/s and p50/p99 latency of GET /v1/videos/{id} on a completed job, with the "
+            "access log on and off, against a bare Starlette endpoint returning the same JSON "
+            "with the same uvicorn settings (logging an equivalent line, and logging nothing)."
         ),
     )
     parser.add_argument(
@@ -349,6 +403,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # Internal modes: the script re-runs itself as the bare server and as the python client.
     parser.add_argument("--serve-bare-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--body-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-logs", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--loadgen-path", help=argparse.SUPPRESS)
     parser.add_argument("--loadgen-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--loadgen-auth", help=argparse.SUPPRESS)
@@ -361,7 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_bare_port is not None:
-        serve_bare(args.serve_bare_port, args.body_file)
+        serve_bare(args.serve_bare_port, args.body_file, args.bare_logs)
         return 0
     if args.loadgen_path is not None:
         loadgen(

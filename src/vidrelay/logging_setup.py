@@ -1,4 +1,5 @@
-"""Logs as one key=value line per event, with plain tracebacks.
+"""Logs as one line per event, key=value (`text`, the default) or a JSON object (`json`), with
+plain tracebacks; uvicorn's and other libraries' records come out in the same format.
 
 Never rich tracebacks with local variables: a frame's locals can hold a request's
 `Authorization` header, and drawing them is slow enough to stall the event loop.
@@ -7,10 +8,9 @@ Never rich tracebacks with local variables: a frame's locals can hold a request'
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from enum import Enum
-from typing import TextIO, cast
+from typing import Literal, TextIO, cast
 
 import structlog
 
@@ -40,32 +40,41 @@ def _plain_enums(
     return event_dict
 
 
-_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:signature|key|token|api_key)=)[^&\s]*", re.IGNORECASE)
+LogFormat = Literal["text", "json"]
 
 
-class _RedactedAccessLog(logging.Filter):
-    """uvicorn's access line carries the request's path and query: a signed `video_url` is a
-    credential anyone holding the line could use, so its signature (and any key-like
-    parameter) is blanked before the line is written."""
+class _Renderer:
+    """The last processor, in the format last configured: a logger cached on first use keeps
+    its processors, and a later `configure_logging` (another app in the same process, a test)
+    must still switch its format."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3:
-            args = list(record.args)
-            args[2] = _SECRET_QUERY.sub(r"\1[redacted]", str(args[2]))
-            record.args = tuple(args)
-        return True
+    def __init__(self) -> None:
+        self.render: structlog.typing.Processor = _TEXT
+
+    def __call__(
+        self, logger: object, method: str, event_dict: structlog.typing.EventDict
+    ) -> str | bytes:
+        return cast("str | bytes", self.render(logger, method, event_dict))
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """structlog's events and the standard library's records (uvicorn's, alembic's) alike."""
+_TEXT = structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"])
+_JSON = structlog.processors.JSONRenderer()
+_RENDERER = _Renderer()
+
+
+def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO) -> None:
+    """structlog's events and the standard library's records (uvicorn's, alembic's) alike, in
+    one format: a log shipper reading JSON must never meet a line that is not."""
+    _RENDERER.render = _JSON if log_format == "json" else _TEXT
     stamped: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,  # a request's id on uvicorn's lines too
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _plain_enums,
     ]
     rendered: list[structlog.typing.Processor] = [
         structlog.processors.format_exc_info,
-        structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"]),
+        _RENDERER,
     ]
     handler = logging.StreamHandler(_CURRENT_STDERR)
     handler.setFormatter(
@@ -80,14 +89,11 @@ def configure_logging(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []  # theirs print in another format
         logging.getLogger(name).propagate = True
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, _RedactedAccessLog) for f in access.filters):
-        access.addFilter(_RedactedAccessLog())
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are chatter
     for name in ("httpx", "httpcore"):  # their INFO lines carry upstream URLs, signed links
         logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, *stamped, *rendered],
+        processors=[*stamped, *rendered],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(_CURRENT_STDERR),
         cache_logger_on_first_use=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     """How often the sender looks for due deliveries."""
     outbound_allowlist: str = ""
     """Hosts or CIDRs that user-given URLs may reach although private (comma-separated)."""
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as key=value (`text`) or one JSON object each (`json`), uvicorn's included."""
+    access_log: bool = True
+    """One structured line per HTTP request (method, route, status, duration, request id)."""
     status_cache_s: SecondsOrZero = 1.0
     """How long a finished video's status body may be served from memory (0 disables)."""
     status_cache_max_bytes: Count = 32 * 1024 * 1024

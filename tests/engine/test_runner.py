@@ -8,8 +8,9 @@ engine, not an adapter (adapters are tested against fake servers speaking their 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from vidrelay.domain.jobs import JobStatus, new_video_id
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.runner import JobRunner
+from vidrelay.logging_setup import configure_logging
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
 from vidrelay.store import accounts
@@ -282,3 +284,50 @@ async def test_a_restart_takes_back_its_dead_predecessors_leases_at_once(
         await channels.close()
         slot.release()
         alive.release()
+
+
+class ContentlessUpstream(RejectingUpstream):
+    """Finishes every job, then never hands over its video (a CDN that keeps failing)."""
+
+    async def poll(self, upstream_job_id: str, key: str) -> UpstreamStatus:
+        return UpstreamStatus(UpstreamState.COMPLETED)
+
+    async def fetch_content(
+        self, upstream_job_id: str, variant: str, destination: Path, key: str
+    ) -> bool:
+        raise UpstreamError("Busy.", code="upstream_unavailable", kind=FailureKind.UNAVAILABLE)
+
+
+@pytest.fixture
+def json_logs() -> Iterator[None]:
+    configure_logging("json")
+    yield
+    configure_logging()
+
+
+@pytest.mark.usefixtures("json_logs")
+async def test_every_line_about_a_job_carries_its_id_and_channel(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = stack.settings.model_copy(
+        update={"collect_attempts": 2, "collect_retry_s": 0.01, "poll_first_s": 0.01}
+    )
+    channels = ChannelRegistry(
+        ChannelDirectory(stack.db), settings, adapter_factory=lambda channel: ContentlessUpstream()
+    )
+    job_id = await accept(stack)
+    capsys.readouterr()
+    runner = JobRunner(stack.db, stack.media, channels, settings)
+    runner.start()
+    try:
+        assert await wait_terminal(stack, job_id) is JobStatus.FAILED
+    finally:
+        await runner.stop()
+    async with stack.db.read() as conn:
+        job = await job_store.get_job(conn, job_id)
+    assert job is not None and job.channel
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    events = [line["event"] for line in lines]
+    assert "content_retry" in events and "job_failed" in events  # the collector's, the runner's
+    for line in lines:
+        assert (line["job_id"], line["channel"]) == (job_id, job.channel), line

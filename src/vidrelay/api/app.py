@@ -29,6 +29,7 @@ from vidrelay.api.metrics import (
 )
 from vidrelay.api.models import router as models_router
 from vidrelay.api.rate_limits import RequestRateLimiter
+from vidrelay.api.request_log import RequestLogMiddleware
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.api.usage import router as usage_router
 from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH
@@ -54,7 +55,7 @@ def create_app(
     opened (by `vidrelay serve`, on the loop that serves) is used instead of opening one at
     start-up; the app disposes of it at shutdown either way."""
     settings = settings or load_settings()
-    configure_logging()
+    configure_logging(settings.log_format)
     opened = instance
     metrics = ProcessMetrics()
     http_metrics = metrics.serving_http()
@@ -123,5 +124,7 @@ def create_app(
     app.add_middleware(InputGuardMiddleware)  # inside the body limit: it reads what passed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyStallMiddleware, timeout_s=settings.body_stall_timeout_s)
-    app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)  # outermost: sees every answer
+    app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)  # sees every answer
+    # outermost: the request id is bound before anything logs, the access line times it all
+    app.add_middleware(RequestLogMiddleware, access_log_enabled=settings.access_log)
     return app

@@ -172,7 +172,9 @@ def limited_http_protocol(limits: HeaderLimits) -> type[LimitedHttpToolsProtocol
 
 def server_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
     """How `vidrelay serve` serves `app`: header limits, and uvicorn's lines through vidrelay's
-    logger (`log_config=None`: the app configured logging)."""
+    logger (`log_config=None`: the app configured logging), but not its access line, which
+    prints the query (signed links) and no request id: the app writes its own
+    (`api/request_log.py`)."""
     limits = HeaderLimits(
         max_bytes=settings.max_header_bytes,
         max_count=settings.max_headers,
@@ -184,6 +186,7 @@ def server_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvi
         port=port,
         log_level="info",
         log_config=None,
+        access_log=False,
         http=limited_http_protocol(limits),
     )
 

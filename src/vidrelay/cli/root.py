@@ -67,7 +67,7 @@ def serve(
     from vidrelay.logging_setup import configure_logging
 
     settings = cli_settings()
-    configure_logging()
+    configure_logging(settings.log_format)
 
     async def run() -> None:
         # The instance opens before uvicorn starts, so that a bad config file stops the start
@@ -103,8 +103,8 @@ def worker() -> None:
     from vidrelay.metrics import ProcessMetrics
     from vidrelay.startup import log_startup
 
-    configure_logging()
     settings = cli_settings()
+    configure_logging(settings.log_format)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -293,6 +293,9 @@ class JobRunner:
                 log.info("channel_reenabled", channel=channel.name)
 
     async def _run(self, job: JobRecord, plan: list[Channel]) -> None:
+        """Drive one job in its own task; every line logged meanwhile (the collector's, an
+        adapter's) carries its `job_id` and the `channel` it is on, none until one is chosen."""
+        structlog.contextvars.bind_contextvars(job_id=job.id, channel=job.channel)
         try:
             await self._drive(job, plan)
         except asyncio.CancelledError:
@@ -319,6 +322,7 @@ class JobRunner:
                 binding = await self._submit_somewhere(job, plan, tried)
                 if binding is None:
                     return  # back in the queue for later, or failed
+            structlog.contextvars.bind_contextvars(channel=binding.channel.name)
             runtime = await self._channels.runtime(binding.channel.name)
             schedule = runtime.schedule if runtime else self._settings.poll_schedule
             gate = runtime.requests if runtime else asyncio.Semaphore(1)
@@ -393,6 +397,7 @@ class JobRunner:
         id. Where the protocol can tell, that submission is found and adopted (the operator pays
         for it once); otherwise it is counted on the job and logged as possibly orphaned, and
         the job is submitted again."""
+        structlog.contextvars.bind_contextvars(channel=intent.channel)
         runtime = await self._channels.runtime(intent.channel)
         if runtime is not None and isinstance(runtime.adapter, FindsSubmissions):
             key = self._key_for(runtime.definition, intent.key_ref)
@@ -443,6 +448,7 @@ class JobRunner:
             key = self._channels.health.pick_key(channel) if runtime else None
             if runtime is None or key is None:
                 continue
+            structlog.contextvars.bind_contextvars(channel=channel.name)
             intent = SubmissionIntent(channel.name, key_ref(key), secrets.token_hex(16))
             upstream_request = self._upstream_request(job, runtime, intent.token)
             async with self._db.write() as conn:

@@ -175,6 +175,8 @@ class WebhookSender:
             next_attempt_at = time.time() + retry_delay_s(attempts_made, base, retry_after)
         log.info(
             "webhook_attempt",
+            job_id=delivery.job_id,
+            channel=delivery.channel,
             delivery_id=delivery.id,
             event_id=delivery.event_id,
             status_code=status_code,

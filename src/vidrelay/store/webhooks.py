@@ -20,6 +20,7 @@ from vidrelay.domain.webhooks import (
     new_webhook_secret,
 )
 from vidrelay.store.tables import (
+    jobs,
     tenants,
     webhook_attempts,
     webhook_deliveries,
@@ -76,6 +77,8 @@ class DueDelivery:
     event_type: str
     event_created_at: int
     job_id: str
+    channel: str | None
+    """The job's channel, for the sender's log lines."""
     tenant_id: str
     url: str
     attempts: int
@@ -98,6 +101,7 @@ async def claim_due_deliveries(
                 webhook_events.c.type,
                 webhook_events.c.created_at,
                 webhook_events.c.job_id,
+                jobs.c.channel,
                 webhook_deliveries.c.tenant_id,
                 webhook_deliveries.c.url,
                 webhook_deliveries.c.attempts,
@@ -106,6 +110,7 @@ async def claim_due_deliveries(
             )
             .join(webhook_events, webhook_events.c.id == webhook_deliveries.c.event_id)
             .join(tenants, tenants.c.id == webhook_deliveries.c.tenant_id)
+            .outerjoin(jobs, jobs.c.id == webhook_events.c.job_id)
             .where(
                 webhook_deliveries.c.status == PENDING,
                 webhook_deliveries.c.next_attempt_at <= now,
@@ -130,8 +135,9 @@ async def claim_due_deliveries(
                 DueDelivery(
                     id=row.id, event_id=row.event_id, event_type=row.type,
                     event_created_at=int(row.created_at), job_id=row.job_id,
-                    tenant_id=row.tenant_id, url=row.url, attempts=int(row.attempts),
-                    payload=row.payload, secret=row.webhook_secret or "",
+                    channel=row.channel, tenant_id=row.tenant_id, url=row.url,
+                    attempts=int(row.attempts), payload=row.payload,
+                    secret=row.webhook_secret or "",
                 )
             )  # fmt: skip
     return claimed
