@@ -169,6 +169,9 @@ class FakeKlingUpstream:
         self.links_valid_from = 0.0
         """Video links issued before this moment (`time.time()`) have expired: the CDN answers
         403 with an XML page, as a signed URL past its expiry does."""
+        self.expired_links = 0
+        """The CDN answers this many downloads as expired links (403) before it serves one,
+        whatever the clock (a test of the refresh that a loaded machine cannot outrun)."""
         self.outage = False
         """Every API route answers 503, code 5001 (maintenance)."""
 
@@ -322,7 +325,9 @@ class FakeKlingUpstream:
             issued = float(request.query_params.get("issued", "0"))
         except ValueError:
             issued = 0.0
-        if issued < self.links_valid_from:
+        expired = self.expired_links > 0
+        self.expired_links = max(0, self.expired_links - 1)
+        if expired or issued < self.links_valid_from:
             return Response(
                 "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
                 403,

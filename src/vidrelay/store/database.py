@@ -83,20 +83,24 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
-    async def check_reachable(self) -> None:
-        """A database that refuses the connection (down, unknown host, wrong password) is a
-        setting to fix, said in one line (`DatabaseUnreachable`), not a traceback."""
+    async def check_reachable(self) -> bool:
+        """Whether the database exists (False: its server says it does not). A server that
+        refuses the connection (down, unknown host, wrong password) is a setting to fix, said in
+        one line (`DatabaseUnreachable`), not a traceback."""
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except (OSError, DBAPIError) as error:
             sqlstate = str(getattr(getattr(error, "orig", None), "sqlstate", "") or "")
+            if sqlstate == _NO_SUCH_DATABASE:
+                return False
             if isinstance(error, DBAPIError) and not sqlstate.startswith(_CONNECTION_STATES):
                 raise
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise DatabaseUnreachable(
                 f"VIDRELAY_DATABASE_URL: cannot connect to {database_label(self.url)}: {reason}"
             ) from error
+        return True
 
     async def has_schema(self) -> bool:
         """Whether the database exists and holds vidrelay's tables (Alembic's version table),
@@ -106,8 +110,8 @@ class Database:
             path = make_url(self.url).database
             if not path or path == ":memory:" or not await asyncio.to_thread(Path(path).is_file):
                 return False
-        else:
-            await self.check_reachable()
+        elif not await self.check_reachable():
+            return False
         try:
             async with self.engine.connect() as conn:
                 return await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
@@ -121,8 +125,11 @@ class Database:
         migration leaves nothing half-done) that holds the database's migration lock, so any
         number of processes may start together: the first migrates, the others wait for it and
         find nothing left to do (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory lock)."""
-        if not self.is_sqlite:
-            await self.check_reachable()
+        if not self.is_sqlite and not await self.check_reachable():
+            raise DatabaseUnreachable(
+                f"VIDRELAY_DATABASE_URL: the database {database_label(self.url)} does not "
+                f"exist; create it first (e.g. createdb)"
+            )
         async with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = await conn.execution_options(**{_IMMEDIATE: True})
