@@ -401,7 +401,7 @@ class JobRunner:
         runtime = await self._channels.runtime(intent.channel)
         if runtime is not None and isinstance(runtime.adapter, FindsSubmissions):
             key = self._key_for(runtime.definition, intent.key_ref)
-            request = self._upstream_request(job, runtime, intent.token)
+            request = self._upstream_request(job, runtime, intent.token, self._reference_of(job))
             try:
                 found = await runtime.adapter.find_submission(request, key)
             except UpstreamError as error:
@@ -428,13 +428,17 @@ class JobRunner:
         log.warning("submission_possibly_orphaned", job_id=job.id, channel=intent.channel)
         return None
 
+    def _reference_of(self, job: JobRecord) -> bytes | None:
+        """The job's reference image, read from media storage (once per round of channels)."""
+        return self._media.load_reference(job.id) if job.has_reference else None
+
     def _upstream_request(
-        self, job: JobRecord, runtime: ChannelRuntime, token: str
+        self, job: JobRecord, runtime: ChannelRuntime, token: str, reference: bytes | None
     ) -> UpstreamRequest:
         return UpstreamRequest(
             job_id=job.id,
             request=job.request,
-            reference_image=self._media.load_reference(job.id) if job.has_reference else None,
+            reference_image=reference,
             upstream_model=runtime.definition.upstream_model(job.model),
             submission_token=token,
         )
@@ -442,6 +446,7 @@ class JobRunner:
     async def _submit_somewhere(
         self, job: JobRecord, plan: list[Channel], tried: set[str]
     ) -> Binding | None:
+        reference = self._reference_of(job)
         last_error: UpstreamError | None = None
         for channel in plan:
             runtime = await self._channels.runtime(channel.name)
@@ -450,7 +455,7 @@ class JobRunner:
                 continue
             structlog.contextvars.bind_contextvars(channel=channel.name)
             intent = SubmissionIntent(channel.name, key_ref(key), secrets.token_hex(16))
-            upstream_request = self._upstream_request(job, runtime, intent.token)
+            upstream_request = self._upstream_request(job, runtime, intent.token, reference)
             async with self._db.write() as conn:
                 if not await job_store.record_intent(conn, job.id, self.worker_id, intent):
                     return None  # our lease lapsed and another worker took the job over
