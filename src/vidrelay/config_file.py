@@ -303,12 +303,14 @@ async def _apply_prices(
     conn: AsyncConnection, edit: CatalogEdit, declarations: list[PriceDeclaration]
 ) -> list[str]:
     changes = []
+    # every stored rule read once (not once per declaration: a file may hold hundreds)
+    stored = {_price_slot(rule): rule for rule in await prices.price_rules_for(conn)}
     for index, declaration in enumerate(declarations):
-        stored = await prices.price_rules_for(conn, declaration.model)
         rule = await _applied(
             f"prices[{index}] ({declaration.model})", edit.save_price(declaration)
         )
-        before = next((r for r in stored if _price_slot(r) == _price_slot(rule)), None)
+        before = stored.get(_price_slot(rule))
+        stored[_price_slot(rule)] = rule
         if before != rule:
             was = "added at" if before is None else f"{_price_text(before)} →"
             changes.append(f"price {_price_name(rule)} {was} {_price_text(rule)}")
@@ -333,7 +335,8 @@ async def _apply_channels(
 
 
 def _price_slot(rule: PriceRule) -> tuple[object, ...]:
-    return (rule.route_class, rule.size_class, rule.conditions)
+    """What identifies a rule: saving another with the same slot replaces it."""
+    return (rule.model, rule.route_class, rule.size_class, rule.conditions)
 
 
 def _price_name(rule: PriceRule) -> str:
