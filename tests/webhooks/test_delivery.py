@@ -20,6 +20,7 @@ from tests.conftest import make_settings
 from tests.webhooks.receiver import Receiver
 from vidrelay.api.app import create_app
 from vidrelay.settings import Settings
+from vidrelay.store import accounts
 from vidrelay.store import jobs as job_store
 
 ADMIN = {"Authorization": "Bearer adm"}
@@ -47,6 +48,15 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         admin_token="adm",
         public_url="https://videos.example",
     )
+
+
+async def key_of_erin(app: FastAPI) -> str:
+    """A key of tenant erin, $10 in hand, on an app started here (not the `app` fixture)."""
+    async with app.state.context.db.write() as conn:
+        tenant = await accounts.ensure_tenant(conn, "erin")
+        await accounts.top_up(conn, tenant.id, 10_000_000, "t")
+        _id, key = await accounts.create_key(conn, tenant.id)
+    return key
 
 
 async def started(settings: Settings, served_url: str | None = None) -> tuple[FastAPI, Any]:
@@ -196,12 +206,7 @@ async def test_a_redirect_to_a_refused_address_is_not_followed(
     )  # fmt: skip
     app, lifespan = await started(settings)
     try:
-        from vidrelay.store import accounts
-
-        async with app.state.context.db.write() as conn:
-            tenant = await accounts.ensure_tenant(conn, "erin")
-            await accounts.top_up(conn, tenant.id, 10_000_000, "t")
-            _id, key = await accounts.create_key(conn, tenant.id)
+        key = await key_of_erin(app)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.post(
@@ -334,12 +339,7 @@ async def test_without_a_public_url_links_root_where_the_server_serves_or_are_le
     )
     app, lifespan = await started(settings, served_url)
     try:
-        from vidrelay.store import accounts
-
-        async with app.state.context.db.write() as conn:
-            tenant = await accounts.ensure_tenant(conn, "erin")
-            await accounts.top_up(conn, tenant.id, 10_000_000, "t")
-            _id, key = await accounts.create_key(conn, tenant.id)
+        key = await key_of_erin(app)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.post(
