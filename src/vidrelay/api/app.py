@@ -32,7 +32,7 @@ from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.request_log import RequestLogMiddleware
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.api.usage import router as usage_router
-from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH
+from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH, retrieve_video
 from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.engine.background import Engine, Instance, open_instance
@@ -97,11 +97,17 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by install_docs, without a CDN
         redoc_url=None,
+        # vidrelay exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks would
+        # cost every request a provider check for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     install_docs(
         app, {RETRIEVE_PATH: {"get": RETRIEVE_OPERATION}, METRICS_PATH: {"get": METRICS_OPERATION}}
     )
+    # The poll hot path first, as a plain Starlette route: the router tries routes in order,
+    # and FastAPI's own matching of included routers costs as much as the endpoint itself.
+    app.router.add_route(RETRIEVE_PATH, retrieve_video, methods=["GET"], include_in_schema=False)
     app.include_router(videos_router)
     app.include_router(models_router)
     app.include_router(usage_router)

@@ -35,6 +35,8 @@ def sent_by_official_sdk(request: Request) -> bool:
 
 def asked_status_style(request: Request) -> StatusStyle | None:
     """`?status_style=` if given (empty counts as absent); any other value is a 400."""
+    if not request.scope["query_string"]:
+        return None  # the common poll: no query to parse
     asked = request.query_params.get("status_style")
     if not asked:
         return None

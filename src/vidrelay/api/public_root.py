@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
+from starlette.datastructures import URL
 from starlette.requests import Request
 
 from vidrelay.domain.errors import InvalidRequest
@@ -25,7 +27,23 @@ _HOST_HEADER = re.compile(
 def public_root(request: Request, settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url
-    host = request.headers.get("host")
+    scope = request.scope
+    host: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+            break
+    root_path = scope.get("app_root_path", scope.get("root_path", ""))
+    return _request_root(scope["scheme"], host, root_path, scope.get("server"))
+
+
+@lru_cache(maxsize=1024)
+def _request_root(
+    scheme: str, host: str | None, root_path: str, server: tuple[str, int | None] | None
+) -> str:
+    """The request's base URL, as Starlette's `request.base_url` spells it. Cached: a status
+    poll asks for it every time, and a station sees few distinct hosts (a refused `Host` is
+    never cached, since the exception leaves nothing behind)."""
     if host is not None and not is_valid_host_header(host):
         raise InvalidRequest(
             f"The Host header must be a host name or an IP address with an optional port, at "
@@ -33,7 +51,18 @@ def public_root(request: Request, settings: Settings) -> str:
             param="Host",
             code="invalid_host",
         )
-    return str(request.base_url)
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    path = root_path if root_path.endswith("/") else root_path + "/"
+    scope = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "root_path": root_path,
+        "path": path,
+        "query_string": b"",
+        "headers": headers,
+    }
+    return str(URL(scope=scope))
 
 
 def is_valid_host_header(value: str) -> bool:

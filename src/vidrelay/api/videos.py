@@ -221,9 +221,8 @@ async def retrieve_video(request: Request) -> Response:
     return response
 
 
-# Starlette's add_route does not apply the router's prefix itself.
 RETRIEVE_PATH = f"{router.prefix}/videos/{{video_id}}"
-router.add_route(RETRIEVE_PATH, retrieve_video, methods=["GET"], include_in_schema=False)
+"""Mounted by `create_app` as the application's first route (see there)."""
 RETRIEVE_OPERATION: dict[str, Any] = {
     "summary": "Retrieve Video",
     "description": "The video's current state; poll it until `completed` or `failed`.",
