@@ -29,6 +29,7 @@ from vidrelay.media.storage import LocalMediaStore
 from vidrelay.settings import Settings
 from vidrelay.store import accounts
 from vidrelay.store import jobs as job_store
+from vidrelay.store.breakers import DatabaseBreakerStore
 from vidrelay.store.channels import ChannelDirectory
 from vidrelay.store.database import Database
 from vidrelay.store.tables import jobs, ledger_entries
@@ -114,7 +115,10 @@ async def money(stack: Stack, job_id: str) -> tuple[int, int, list[str]]:
 def registry(stack: Stack, upstream: Upstream) -> ChannelRegistry:
     """The embedded channel, run by `upstream`."""
     return ChannelRegistry(
-        ChannelDirectory(stack.db), stack.settings, adapter_factory=lambda channel: upstream
+        ChannelDirectory(stack.db),
+        stack.settings,
+        DatabaseBreakerStore(stack.db),
+        adapter_factory=lambda channel: upstream,
     )
 
 
@@ -222,7 +226,9 @@ async def _orphan(
 async def test_a_job_whose_worker_died_is_taken_over_and_completed(stack: Stack) -> None:
     job_id = await accept(stack)
     await _orphan(stack, job_id, attempts=1)
-    channels = ChannelRegistry(ChannelDirectory(stack.db), stack.settings)
+    channels = ChannelRegistry(
+        ChannelDirectory(stack.db), stack.settings, DatabaseBreakerStore(stack.db)
+    )
     runner = JobRunner(stack.db, stack.media, channels, stack.settings)
     runner.start()
     try:
@@ -271,7 +277,9 @@ async def test_a_restart_takes_back_its_dead_predecessors_leases_at_once(
     await _orphan(stack, predecessors, 1, owner=dead.worker_id, lease_expires_at=in_an_hour)
     await _orphan(stack, neighbours, 1, owner=alive.worker_id, lease_expires_at=in_an_hour)
     slot = EngineSlot.acquire(tmp_path)
-    channels = ChannelRegistry(ChannelDirectory(stack.db), stack.settings)
+    channels = ChannelRegistry(
+        ChannelDirectory(stack.db), stack.settings, DatabaseBreakerStore(stack.db)
+    )
     runner = JobRunner(stack.db, stack.media, channels, stack.settings, slot=slot)
     runner.start()
     try:
@@ -313,7 +321,10 @@ async def test_every_line_about_a_job_carries_its_id_and_channel(
         update={"collect_attempts": 2, "collect_retry_s": 0.01, "poll_first_s": 0.01}
     )
     channels = ChannelRegistry(
-        ChannelDirectory(stack.db), settings, adapter_factory=lambda channel: ContentlessUpstream()
+        ChannelDirectory(stack.db),
+        settings,
+        DatabaseBreakerStore(stack.db),
+        adapter_factory=lambda channel: ContentlessUpstream(),
     )
     job_id = await accept(stack)
     capsys.readouterr()
