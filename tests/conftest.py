@@ -23,6 +23,7 @@ from vidrelay.settings import Settings
 from vidrelay.store import accounts
 
 POSTGRES_URL_ENV = "VIDRELAY_TEST_POSTGRES_URL"
+REDIS_URL_ENV = "VIDRELAY_TEST_REDIS_URL"
 ADMIN_TOKEN = "adm-secret"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BACKENDS = ["sqlite", "postgresql"]
@@ -34,6 +35,16 @@ def postgres_admin_url() -> str | None:
         if os.environ.get("CI"):
             pytest.fail(f"{POSTGRES_URL_ENV} must be set on CI: PostgreSQL tests never skip there")
         pytest.skip(f"{POSTGRES_URL_ENV} is not set (run the tests with scripts/test.sh)")
+    return url
+
+
+def redis_url() -> str:
+    """The test Redis; skips (fails on CI) when there is none."""
+    url = os.environ.get(REDIS_URL_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{REDIS_URL_ENV} must be set on CI: Redis tests never skip there")
+        pytest.skip(f"{REDIS_URL_ENV} is not set (run the tests with scripts/test.sh)")
     return url
 
 

@@ -6,16 +6,20 @@ keys apart and check which one is configured, and cannot use them.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from vidrelay.domain.channels import Channel, ChannelProtocol
+from vidrelay.domain.circuit import BreakerRef, BreakerState
 from vidrelay.domain.pricing import usd_text
 from vidrelay.engine.channels import build_adapter
-from vidrelay.engine.health import probe_channel
+from vidrelay.engine.health import key_ref, probe_channel
 from vidrelay.render.pool import RenderPool
 from vidrelay.settings import Settings
 from vidrelay.upstreams.base import KeyProbe, ProbeResult
 from vidrelay.upstreams.messages import key_hint
+
+_CLOSED = BreakerState()
 
 
 def channel_view(channel: Channel, running: int | None = None) -> dict[str, Any]:
@@ -39,6 +43,23 @@ def channel_view(channel: Channel, running: int | None = None) -> dict[str, Any]
     if running is not None:
         view["running_jobs"] = running
     return view
+
+
+def health_view(channel: Channel, states: dict[BreakerRef, BreakerState]) -> dict[str, object]:
+    """What the breakers every process shares say of a channel."""
+    now = time.time()
+    breaker = states.get(BreakerRef(channel.name), _CLOSED)
+    keys_open = sum(
+        1
+        for key in channel.keys
+        if now < states.get(BreakerRef(channel.name, key_ref(key)), _CLOSED).open_until
+    )
+    return {
+        "circuit": "open" if now < breaker.open_until else "closed",
+        "consecutive_failures": breaker.consecutive_failures,
+        "last_error": breaker.last_error,
+        "keys_cooling_down": keys_open,
+    }
 
 
 def channel_state(channel: Channel) -> str:

@@ -10,27 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import select, update
 
-from tests.conftest import make_settings
-from vidrelay.domain.catalog import DEFAULT_CATALOG, normalise_request
-from vidrelay.domain.jobs import JobStatus, new_video_id
+from tests.engine.conftest import Stack, accept, wait_terminal
+from vidrelay.domain.jobs import JobStatus
 from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.runner import JobRunner
 from vidrelay.logging_setup import configure_logging
-from vidrelay.media.storage import LocalMediaStore
-from vidrelay.settings import Settings
 from vidrelay.store import accounts
 from vidrelay.store import jobs as job_store
+from vidrelay.store.breakers import DatabaseBreakerStore
 from vidrelay.store.channels import ChannelDirectory
-from vidrelay.store.database import Database
 from vidrelay.store.tables import jobs, ledger_entries
 from vidrelay.upstreams.base import (
     FailureKind,
@@ -42,61 +37,6 @@ from vidrelay.upstreams.base import (
     UpstreamState,
     UpstreamStatus,
 )
-
-
-@dataclass
-class Stack:
-    db: Database
-    media: LocalMediaStore
-    settings: Settings
-    tenant_id: str
-    key_id: str
-
-
-@pytest_asyncio.fixture
-async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
-    settings = make_settings(
-        tmp_path / "data", database_url, lease_s=1.0, max_attempts=2, dispatch_retry_s=0.1
-    )
-    db = Database(database_url)
-    await db.upgrade()
-    async with db.write() as conn:
-        tenant = await accounts.ensure_tenant(conn, "alice")
-        await accounts.top_up(conn, tenant.id, 10_000_000, "test")
-        key_id, _key = await accounts.create_key(conn, tenant.id)
-    try:
-        yield Stack(db, LocalMediaStore(settings.media_dir), settings, tenant.id, key_id)
-    finally:
-        await db.dispose()
-
-
-async def accept(stack: Stack, seconds: str = "4") -> str:
-    request = normalise_request(DEFAULT_CATALOG, prompt="a lighthouse at dusk", seconds=seconds)
-    job_id = new_video_id()
-    await job_store.accept_job(
-        stack.db,
-        job_store.NewJob(
-            id=job_id,
-            tenant_id=stack.tenant_id,
-            key_id=stack.key_id,
-            request=request,
-            callback_url=None,
-            has_reference=False,
-        ),
-    )
-    return job_id
-
-
-async def wait_terminal(stack: Stack, job_id: str, timeout_s: float = 60) -> JobStatus:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        async with stack.db.read() as conn:
-            job = await job_store.get_job(conn, job_id)
-        assert job is not None
-        if job.status.is_terminal:
-            return job.status
-        await asyncio.sleep(0.05)
-    raise AssertionError("job did not finish")
 
 
 async def money(stack: Stack, job_id: str) -> tuple[int, int, list[str]]:
@@ -114,7 +54,10 @@ async def money(stack: Stack, job_id: str) -> tuple[int, int, list[str]]:
 def registry(stack: Stack, upstream: Upstream) -> ChannelRegistry:
     """The embedded channel, run by `upstream`."""
     return ChannelRegistry(
-        ChannelDirectory(stack.db), stack.settings, adapter_factory=lambda channel: upstream
+        ChannelDirectory(stack.db),
+        stack.settings,
+        DatabaseBreakerStore(stack.db),
+        adapter_factory=lambda channel: upstream,
     )
 
 
@@ -222,7 +165,9 @@ async def _orphan(
 async def test_a_job_whose_worker_died_is_taken_over_and_completed(stack: Stack) -> None:
     job_id = await accept(stack)
     await _orphan(stack, job_id, attempts=1)
-    channels = ChannelRegistry(ChannelDirectory(stack.db), stack.settings)
+    channels = ChannelRegistry(
+        ChannelDirectory(stack.db), stack.settings, DatabaseBreakerStore(stack.db)
+    )
     runner = JobRunner(stack.db, stack.media, channels, stack.settings)
     runner.start()
     try:
@@ -271,7 +216,9 @@ async def test_a_restart_takes_back_its_dead_predecessors_leases_at_once(
     await _orphan(stack, predecessors, 1, owner=dead.worker_id, lease_expires_at=in_an_hour)
     await _orphan(stack, neighbours, 1, owner=alive.worker_id, lease_expires_at=in_an_hour)
     slot = EngineSlot.acquire(tmp_path)
-    channels = ChannelRegistry(ChannelDirectory(stack.db), stack.settings)
+    channels = ChannelRegistry(
+        ChannelDirectory(stack.db), stack.settings, DatabaseBreakerStore(stack.db)
+    )
     runner = JobRunner(stack.db, stack.media, channels, stack.settings, slot=slot)
     runner.start()
     try:
@@ -313,7 +260,10 @@ async def test_every_line_about_a_job_carries_its_id_and_channel(
         update={"collect_attempts": 2, "collect_retry_s": 0.01, "poll_first_s": 0.01}
     )
     channels = ChannelRegistry(
-        ChannelDirectory(stack.db), settings, adapter_factory=lambda channel: ContentlessUpstream()
+        ChannelDirectory(stack.db),
+        settings,
+        DatabaseBreakerStore(stack.db),
+        adapter_factory=lambda channel: ContentlessUpstream(),
     )
     job_id = await accept(stack)
     capsys.readouterr()

@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vidrelay.api.admin import AdminRoute
 from vidrelay.api.auth import Context
-from vidrelay.channel_admin import channel_view, probe_view, test_channel
+from vidrelay.channel_admin import channel_view, health_view, probe_view, test_channel
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.domain.errors import Conflict, NotFound
 from vidrelay.domain.pricing import usd_to_micros
-from vidrelay.services.channels import change_channel, declare_channel
+from vidrelay.services.channels import change_channel, declare_channel, switch_channel
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 
@@ -118,8 +118,7 @@ async def get_channel(name: str, context: Context) -> JSONResponse:
     async with context.db.read() as conn:
         running = await job_store.in_progress_by_channel(conn)
     view = channel_view(channel, running.get(name, 0))
-    if context.registry is not None:
-        view["health"] = context.registry.health.describe(channel)
+    view["health"] = health_view(channel, await context.breakers.load())
     return JSONResponse(view)
 
 
@@ -171,10 +170,9 @@ async def disable_channel(name: str, context: Context) -> JSONResponse:
 
 async def _switch(context: Context, name: str, enabled: bool) -> JSONResponse:
     await _existing(context, name)
-    async with context.db.write() as conn:
-        await channel_store.set_enabled(conn, name, enabled)
-    if enabled and context.registry is not None:
-        context.registry.health.reset(name)
+    await switch_channel(context.db, context.breakers, name, enabled)
+    if context.registry is not None:
+        context.registry.health.invalidate()  # this process at once, the others on refresh
     context.channels.invalidate()
     return JSONResponse(channel_view(await _existing(context, name)))
 

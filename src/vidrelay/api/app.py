@@ -80,6 +80,7 @@ def create_app(
             webhook_sender=engine.webhook_sender if engine else None,
             channels=instance.channels,
             reference_images=ReferenceImageChecker(settings.max_reference_pixels),
+            breakers=instance.breakers,
             registry=engine.registry if engine else None,
             metrics=http_metrics,
         )
@@ -88,7 +89,7 @@ def create_app(
         finally:
             if engine is not None:
                 await engine.stop()
-            await instance.db.dispose()
+            await instance.close()
 
     app = FastAPI(
         title="vidrelay",

@@ -16,6 +16,7 @@ from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.media.storage import LocalMediaStore
 from vidrelay.metrics import HttpMetrics
 from vidrelay.settings import Settings
+from vidrelay.store.breakers import BreakerStore
 from vidrelay.store.channels import ChannelDirectory
 from vidrelay.store.database import Database
 from vidrelay.store.models import ModelDirectory
@@ -33,6 +34,7 @@ class AppContext:
     rate_limiter: RequestRateLimiter
     channels: ChannelDirectory
     reference_images: ReferenceImageChecker
+    breakers: BreakerStore
     registry: ChannelRegistry | None = None
     webhook_sender: WebhookSender | None = None
     metrics: HttpMetrics | None = None

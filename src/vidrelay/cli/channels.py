@@ -20,10 +20,11 @@ from vidrelay.cli.common import cli_settings, err, parse_usd, with_database
 from vidrelay.config_file import apply_config, load_config
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelError, ChannelProtocol
-from vidrelay.services.channels import declare_channel
+from vidrelay.services.channels import declare_channel, switch_channel
 from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
+from vidrelay.store.breakers import open_breaker_store
 from vidrelay.store.database import Database
 
 channels_app = typer.Typer(help="Upstream channels: where jobs run.", no_args_is_help=True)
@@ -147,8 +148,11 @@ def channels_list(
 
 def _switch(name: str, enabled: bool) -> None:
     async def work(db: Database) -> bool:
-        async with db.write() as conn:
-            return await channel_store.set_enabled(conn, name, enabled)
+        breakers = open_breaker_store(cli_settings(), db)
+        try:
+            return await switch_channel(db, breakers, name, enabled)
+        finally:
+            await breakers.close()
 
     if not with_database(work):
         err.print(f"[red]error:[/red] no channel named {name!r}")

@@ -136,7 +136,7 @@ def worker() -> None:
                 await stop.wait()
             finally:
                 await engine.stop()
-                await instance.db.dispose()
+                await instance.close()
 
     asyncio.run(run())
 

@@ -3,11 +3,40 @@
 Closed while calls succeed; after `failure_threshold` failures in a row it opens for a cooldown
 that doubles with each trip in a row (up to `max_cooldown_s`). When the cooldown ends the next
 call goes through (half-open): a success closes it, a failure opens it again, for longer.
+
+The thresholds are configuration; the rest (`BreakerState`) is what every process of an
+instance shares (engine/breaker_store.py), so a breaker one worker trips holds in all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class BreakerRef(NamedTuple):
+    """Whose breaker: a channel's own (`key` empty) or one key of its pool (the key's
+    reference, never the key)."""
+
+    channel: str
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    """What a breaker remembers; the default is a closed breaker with nothing to remember."""
+
+    consecutive_failures: int = 0
+    trips_in_a_row: int = 0
+    open_until: float = 0.0
+    last_error: str | None = None
+
+    @property
+    def is_clear(self) -> bool:
+        return self == _CLEAR
+
+
+_CLEAR = BreakerState()
 
 
 @dataclass
@@ -44,3 +73,17 @@ class CircuitBreaker:
         self.open_until = max(self.open_until, now + cooldown_s)
         self.trips_in_a_row += 1
         self.last_error = error
+
+    @property
+    def state(self) -> BreakerState:
+        return BreakerState(
+            self.consecutive_failures, self.trips_in_a_row, self.open_until, self.last_error
+        )
+
+    def restore(self, state: BreakerState) -> CircuitBreaker:
+        """This breaker (its thresholds) in `state`."""
+        self.consecutive_failures = state.consecutive_failures
+        self.trips_in_a_row = state.trips_in_a_row
+        self.open_until = state.open_until
+        self.last_error = state.last_error
+        return self

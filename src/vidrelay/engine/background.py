@@ -23,6 +23,7 @@ from vidrelay.media.storage import LocalMediaStore
 from vidrelay.metrics import ProcessMetrics
 from vidrelay.settings import Settings
 from vidrelay.store import instance as instance_store
+from vidrelay.store.breakers import BreakerStore, open_breaker_store
 from vidrelay.store.channels import ChannelDirectory, UnknownProtocol, list_channels
 from vidrelay.store.database import Database
 from vidrelay.store.models import ModelDirectory
@@ -39,12 +40,18 @@ class Instance:
     signer: UrlSigner
     channels: ChannelDirectory
     models: ModelDirectory
+    breakers: BreakerStore
+    """The circuit breakers every process shares (database, or Redis when configured)."""
     public_root: str | None = None
     """Where links in webhooks point: `VIDRELAY_PUBLIC_URL`, else the address this process
     serves; None when it cannot know (see `Engine`)."""
     serves_http: bool = True
     config_changes: list[str] = field(default_factory=list)
     """What applying `vidrelay.toml` at this start changed, a line each."""
+
+    async def close(self) -> None:
+        await self.breakers.close()
+        await self.db.dispose()
 
 
 def served_root(host: str, port: int) -> str | None:
@@ -95,6 +102,7 @@ async def open_instance(
         signer=UrlSigner(secret),
         channels=ChannelDirectory(db, settings.channel_refresh_s),
         models=ModelDirectory(db, settings.channel_refresh_s),
+        breakers=open_breaker_store(settings, db),
         public_root=public_root,
         serves_http=serves_http,
         config_changes=config_changes,
@@ -109,7 +117,7 @@ class Engine:
         settings = instance.settings
         engine_metrics = (metrics or ProcessMetrics()).running_engine()
         self.slot = EngineSlot.acquire(settings.data_dir)
-        self.registry = ChannelRegistry(instance.channels, settings)
+        self.registry = ChannelRegistry(instance.channels, settings, instance.breakers)
         self.webhook_sender = WebhookSender(
             instance.db,
             settings,

@@ -27,6 +27,7 @@ from vidrelay.domain.poll_schedule import LOCAL_SCHEDULE, PollSchedule
 from vidrelay.engine.health import ChannelHealth
 from vidrelay.render.pool import RenderPool
 from vidrelay.settings import Settings
+from vidrelay.store.breakers import BreakerStore
 from vidrelay.store.channels import ChannelDirectory
 from vidrelay.upstreams.ark import ArkUpstream
 from vidrelay.upstreams.base import Upstream
@@ -127,15 +128,18 @@ class ChannelRegistry:
         self,
         directory: ChannelDirectory,
         settings: Settings,
-        health: ChannelHealth | None = None,
+        breakers: BreakerStore,
         adapter_factory: Callable[[Channel], Upstream] | None = None,
     ) -> None:
-        """`adapter_factory` replaces `build_adapter` (tests drive the engine with doubles)."""
+        """`breakers`: where the breakers every process shares live. `adapter_factory`
+        replaces `build_adapter` (tests drive the engine with doubles)."""
         self.directory = directory
         self._settings = settings
-        self.health = health or ChannelHealth(
+        self.health = ChannelHealth(
+            breakers,
             failure_threshold=settings.circuit_failure_threshold,
             disable_after_trips=settings.channel_disable_after_trips,
+            refresh_s=settings.channel_refresh_s,
         )
         self._runtimes: dict[str, ChannelRuntime] = {}
         self._retired: list[Upstream] = []
@@ -197,6 +201,7 @@ class ChannelRegistry:
         exclude: set[str] | frozenset[str] = frozenset(),
     ) -> list[Channel]:
         channels = await self.channels()
+        await self.health.refresh()
         unavailable = {channel.name for channel in channels if not self.health.usable(channel)}
         return plan_route(
             channels,

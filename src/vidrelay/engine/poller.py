@@ -91,14 +91,14 @@ class Poller:
                 if error.kind is FailureKind.RATE_LIMITED:
                     delay = schedule.backoff(errors + 1, error.retry_after_s)
                     continue
-                self.health.record_failure(binding.channel, binding.key, error)
+                await self.health.record_failure(binding.channel, binding.key, error)
                 errors += 1
                 if errors >= self.max_errors:
                     return WatchResult(Outcome.FAILED, error.code, error.message)
                 delay = schedule.backoff(errors, error.retry_after_s)
                 continue
             errors = 0
-            self.health.record_success(binding.channel.name, binding.key)
+            await self.health.record_success(binding.channel.name, binding.key)
             if status.state is UpstreamState.COMPLETED:
                 return WatchResult(Outcome.COMPLETED)
             if status.state is UpstreamState.FAILED:

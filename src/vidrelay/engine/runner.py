@@ -213,13 +213,28 @@ class JobRunner:
         if not claims:
             return
         claimed: list[tuple[JobRecord, list[Channel]]] = []
+        full: list[str] = []
         async with self._db.write() as conn:
-            for job_id, channel, plan in claims:
+            # `self._busy` was read before: only now, under the channels' locks, is the count
+            # that decides (another worker may have filled a channel since)
+            fresh = {channel.name for _id, pick, plan in claims if pick for channel in plan}
+            await job_store.lock_channel_slots(conn, fresh)
+            self._busy = await job_store.in_progress_by_channel(conn)
+            for job_id, pick, plan in claims:
+                if pick is not None:  # a fresh binding: the first channel of the plan with room
+                    plan = [c for c in plan if self._busy.get(c.name, 0) < c.max_concurrency]
+                    if not plan:
+                        full.append(job_id)
+                        continue
+                    pick = plan[0].name
                 job = await job_store.claim_job(
-                    conn, job_id, self.worker_id, now + self._settings.lease_s, channel
+                    conn, job_id, self.worker_id, now + self._settings.lease_s, pick
                 )
                 if job is not None:
                     claimed.append((job, plan))
+                    if pick is not None:
+                        self._busy[pick] = self._busy.get(pick, 0) + 1
+            await job_store.defer_queued(conn, full, now + _RECHECK_WAITING_S)
         # Only once the claims are committed: a job's first write must see it is ours.
         for job, plan in claimed:
             self._running[job.id] = asyncio.create_task(self._run(job, plan), name=f"job-{job.id}")
@@ -288,7 +303,7 @@ class JobRunner:
             if result.reachable and any(key.ok for key in result.keys):
                 async with self._db.write() as conn:
                     await channel_store.set_auto_disabled(conn, channel.name, None)
-                self._channels.health.reset(channel.name)
+                await self._channels.health.reset(channel.name)
                 self._channels.directory.invalidate()
                 log.info("channel_reenabled", channel=channel.name)
 
@@ -448,6 +463,7 @@ class JobRunner:
     ) -> Binding | None:
         reference = self._reference_of(job)
         last_error: UpstreamError | None = None
+        await self._channels.health.refresh()
         for channel in plan:
             runtime = await self._channels.runtime(channel.name)
             key = self._channels.health.pick_key(channel) if runtime else None
@@ -457,6 +473,10 @@ class JobRunner:
             intent = SubmissionIntent(channel.name, key_ref(key), secrets.token_hex(16))
             upstream_request = self._upstream_request(job, runtime, intent.token, reference)
             async with self._db.write() as conn:
+                if not await job_store.take_channel_slot(
+                    conn, job.id, self.worker_id, channel.name, channel.max_concurrency
+                ):
+                    continue  # a failover to a channel that is full: the next one, or later
                 if not await job_store.record_intent(conn, job.id, self.worker_id, intent):
                     return None  # our lease lapsed and another worker took the job over
             try:
@@ -471,7 +491,7 @@ class JobRunner:
                 last_error = error
                 log.info("submit_failed", job_id=job.id, channel=channel.name, kind=error.kind)
                 continue
-            self._channels.health.record_success(channel.name, key)
+            await self._channels.health.record_success(channel.name, key)
             async with self._db.write() as conn:
                 recorded = await job_store.record_submission(
                     conn, job.id, self.worker_id, channel.name, upstream_job_id, key_ref(key)
@@ -515,7 +535,7 @@ class JobRunner:
             )
 
     async def _note_failure(self, channel: Channel, key: str, error: UpstreamError) -> None:
-        verdict = self._channels.health.record_failure(channel, key, error)
+        verdict = await self._channels.health.record_failure(channel, key, error)
         if verdict.disable_reason is None:
             return
         reason = clean_upstream_message(verdict.disable_reason, _secrets_of(channel))

@@ -9,6 +9,7 @@ from vidrelay.domain.channels import Channel
 from vidrelay.domain.errors import Conflict, NotFound
 from vidrelay.services.catalog import CatalogEdit
 from vidrelay.store import channels as channel_store
+from vidrelay.store.breakers import BreakerStore
 from vidrelay.store.database import Database
 
 
@@ -32,3 +33,14 @@ async def change_channel(db: Database, name: str, change: Callable[[Channel], Ch
         if current is None:
             raise NotFound(f"No channel named {name!r}.", param="name", code="channel_not_found")
         return await (await CatalogEdit.begin(conn)).save_channel(change(current))
+
+
+async def switch_channel(db: Database, breakers: BreakerStore, name: str, enabled: bool) -> bool:
+    """The operator's switch; False when there is no such channel. Switching on also clears an
+    automatic switch-off and the channel's breakers (the operator vouches for it): every worker
+    sees both within `VIDRELAY_CHANNEL_REFRESH_S`."""
+    async with db.write() as conn:
+        found = await channel_store.set_enabled(conn, name, enabled)
+    if found and enabled:
+        await breakers.clear(name)
+    return found

@@ -17,6 +17,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Row
@@ -416,7 +417,8 @@ async def claim_job(
     """Compare-and-set a queued job to running under `worker`'s lease.
 
     `channel` reserves the job's place on the channel it will be submitted to, so every
-    replica counts it against that channel's concurrency limit.
+    replica counts it against that channel's concurrency limit: the caller checks the limit in
+    the same transaction, under `lock_channel_slots`.
     """
     values: dict[str, Any] = {
         "status": JobStatus.IN_PROGRESS.value,
@@ -481,6 +483,44 @@ async def in_progress_by_channel(conn: AsyncConnection) -> dict[str, int]:
         .group_by(jobs.c.channel)
     )
     return {str(channel): int(count) for channel, count in rows}
+
+
+_CHANNEL_SLOTS = 0x76726368  # "vrch": the advisory lock space of channel slot decisions
+
+
+async def lock_channel_slots(conn: AsyncConnection, channels: set[str]) -> None:
+    """Hold, until this writing transaction ends, the right to take these channels' slots, so
+    that counting a channel's running jobs and claiming one more is one atomic decision across
+    every worker. PostgreSQL: an advisory lock per channel, taken in name order (two claimers
+    never wait on each other in a circle). SQLite: `BEGIN IMMEDIATE` already made this
+    transaction the only writer."""
+    if conn.dialect.name != "postgresql":
+        return
+    for name in sorted(channels):
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"),
+            {"space": _CHANNEL_SLOTS, "name": name},
+        )
+
+
+async def take_channel_slot(
+    conn: AsyncConnection, job_id: str, worker: str, channel: str, max_concurrency: int
+) -> bool:
+    """Move a running job held by `worker` to `channel` (a failover), if the channel has a free
+    slot; True when the job is on it (it already was, or now is). Locks the channel's slots."""
+    current = await conn.scalar(select(jobs.c.channel).where(*_held(job_id, worker)))
+    if current == channel:
+        return True
+    await lock_channel_slots(conn, {channel})
+    running = await conn.scalar(
+        select(func.count()).where(
+            jobs.c.status == JobStatus.IN_PROGRESS.value, jobs.c.channel == channel
+        )
+    )
+    if int(running or 0) >= max_concurrency:
+        return False
+    await conn.execute(update(jobs).where(*_held(job_id, worker)).values(channel=channel))
+    return True
 
 
 async def renew_leases(conn: AsyncConnection, worker: str, lease_until: float) -> None:

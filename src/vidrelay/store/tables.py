@@ -238,3 +238,15 @@ channels = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("channel", String(80), primary_key=True),  # no foreign key: `local` has no row
+    Column("key_ref", String(40), primary_key=True),  # "" for the channel's own breaker
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("trips_in_a_row", Integer, nullable=False),
+    Column("open_until", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+)
