@@ -124,6 +124,15 @@ def slow_proxy(target_port: int, bytes_per_second: int) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        serving.cancel()
+        asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(10)
+        assert serving.cancelled() or serving.done()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+        loop.close()
+
+
+async def _cancel_all() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
