@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -82,17 +83,31 @@ def moto_s3() -> Iterator[S3Server]:
         server.stop()
 
 
+_REQUEST_LINE = re.compile(rb"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/1\.1\r\n")
+
+
+@dataclass
+class SlowProxy:
+    endpoint: str
+    requests: list[str] = field(default_factory=list)
+    """The request lines seen so far (`PUT /bucket/key?…`)."""
+
+
 @contextlib.contextmanager
-def slow_proxy(target_port: int, bytes_per_second: int) -> Iterator[str]:
+def slow_proxy(target_port: int, bytes_per_second: int) -> Iterator[SlowProxy]:
     """A TCP proxy to 127.0.0.1:`target_port` that forwards what clients send at
-    `bytes_per_second` (answers at full speed); yields its endpoint URL."""
+    `bytes_per_second` (answers at full speed)."""
     port = free_port()
+    proxy = SlowProxy(f"http://127.0.0.1:{port}")
     loop = asyncio.new_event_loop()
     chunk = 16 * 1024
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slow: bool) -> None:
         try:
             while data := await reader.read(chunk):
+                if slow:
+                    lines = _REQUEST_LINE.finditer(data)
+                    proxy.requests += [b" ".join(line.groups()).decode() for line in lines]
                 writer.write(data)
                 await writer.drain()
                 if slow:
@@ -122,7 +137,7 @@ def slow_proxy(target_port: int, bytes_per_second: int) -> Iterator[str]:
                 break
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield proxy
     finally:
         asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(10)
         assert serving.cancelled() or serving.done()

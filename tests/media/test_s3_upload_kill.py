@@ -36,10 +36,10 @@ def test_a_video_upload_killed_midway_leaves_no_object(tmp_path: Path) -> None:
         client = s3.client()
         port = urlsplit(s3.endpoint).port
         assert port is not None
-        with slow_proxy(port, bytes_per_second=1024 * 1024) as slow_endpoint:
+        with slow_proxy(port, bytes_per_second=1024 * 1024) as slow:
             env = {
                 **os.environ,
-                **s3.environment(bucket, endpoint=slow_endpoint),
+                **s3.environment(bucket, endpoint=slow.endpoint),
                 "VIDRELAY_DATA_DIR": str(tmp_path / "data"),
             }
             uploader = subprocess.Popen(
