@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from vidrelay.domain.poll_schedule import PollSchedule
 from vidrelay.domain.pricing import usd_to_micros
+from vidrelay.media.location import MediaLocation, S3Media, parse_media_url
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 """A duration that must pass: 0 would spin a loop or expire everything at once."""
@@ -31,7 +32,7 @@ class InvalidSettings(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIDRELAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VIDRELAY_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default=Path("./vidrelay-data"))
     database_url: str | None = None
@@ -74,6 +75,19 @@ class Settings(BaseSettings):
     """Runs of a job before a crash-looping job is failed and refunded."""
     media_ttl_s: Count = 24 * 3600
     """How long a completed video stays downloadable (`expires_at`)."""
+    media_url: str | None = None
+    """Where media lives: `file:///PATH` or `s3://BUCKET/PREFIX`; the data dir's `media/`
+    when unset."""
+    media_redirect: bool = False
+    """Answer content requests with a redirect to a short-lived presigned URL (S3 only)
+    instead of streaming the bytes through this process."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible server (MinIO, R2, moto); AWS itself when unset."""
+    aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str | None = Field(
+        default=None, validation_alias="AWS_SECRET_ACCESS_KEY"
+    )
+    aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")
     poll_after_ms: Annotated[int, Field(ge=0)] = 1000
     """The `openai-poll-after-ms` hint sent with an unfinished job."""
     webhook_retry_base_s: Seconds = 30.0
@@ -153,7 +167,24 @@ class Settings(BaseSettings):
             )
         return url
 
-    @field_validator("public_url", "base_url")
+    @field_validator("media_url")
+    @classmethod
+    def _media_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_media_url(url)
+        return url
+
+    @field_validator("media_redirect")
+    @classmethod
+    def _redirect_needs_s3(cls, redirect: bool, info: ValidationInfo) -> bool:
+        if "media_url" not in info.data:
+            return redirect  # the URL itself is wrong: that error says it
+        url = info.data["media_url"]
+        if redirect and not (url and isinstance(parse_media_url(url), S3Media)):
+            raise ValueError("redirects need media on S3: set VIDRELAY_MEDIA_URL=s3://BUCKET/…")
+        return redirect
+
+    @field_validator("public_url", "base_url", "s3_endpoint_url")
     @classmethod
     def _http_root(cls, url: str | None) -> str | None:
         if url is not None:
@@ -196,6 +227,11 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def media_location(self) -> MediaLocation | None:
+        """Parsed `media_url`; None for the default, `media_dir`."""
+        return parse_media_url(self.media_url) if self.media_url else None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -31,7 +31,7 @@ async def log_startup(instance: Instance, *, role: str, runs_engine: bool) -> No
         role=role,
         version=vidrelay_version(),
         database=database_label(settings.resolved_database_url),
-        media=str(settings.media_dir.resolve()),
+        media=instance.media.describe(),
         channels=len(channels),
         local_renderer=local_renderer_state(channels, runs_engine),
         admin_api="on" if settings.admin_token else "off (VIDRELAY_ADMIN_TOKEN is unset)",

@@ -28,6 +28,11 @@ BAD_SETTINGS = [
     ("tenants list", {"engine": "maybe"}, ["VIDRELAY_ENGINE", "boolean"]),
     ("tenants list", {"local_cost_per_second_usd": "-2"}, ["_COST_PER_SECOND_USD", "USD"]),
     ("serve", {"database_url": "mysql://root:hunter2@db/v"}, ["VIDRELAY_DATABASE_URL", "asyncpg"]),
+    ("serve", {"media_url": "s3://Media_Bucket/v"}, ["VIDRELAY_MEDIA_URL", "bucket name"]),
+    ("worker", {"media_url": "https://s3.example.com/b"}, ["VIDRELAY_MEDIA_URL", "file:///"]),
+    ("serve", {"media_url": "file://relative/dir"}, ["VIDRELAY_MEDIA_URL", "absolute path"]),
+    ("serve", {"media_redirect": "true"}, ["VIDRELAY_MEDIA_REDIRECT", "S3"]),
+    ("serve", {"s3_endpoint_url": "minio:9000"}, ["VIDRELAY_S3_ENDPOINT_URL", "http://"]),
 ]  # fmt: skip
 
 

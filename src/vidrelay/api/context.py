@@ -13,7 +13,7 @@ from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.reference_images import ReferenceImageChecker
-from vidrelay.media.storage import LocalMediaStore
+from vidrelay.media.storage import MediaStore
 from vidrelay.metrics import HttpMetrics
 from vidrelay.settings import Settings
 from vidrelay.store.breakers import BreakerStore
@@ -26,7 +26,7 @@ from vidrelay.store.models import ModelDirectory
 class AppContext:
     settings: Settings
     db: Database
-    media: LocalMediaStore
+    media: MediaStore
     models: ModelDirectory
     signer: UrlSigner
     runner: JobRunner | None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.requests import Request
 
 from vidrelay.api.auth import (
@@ -18,6 +19,7 @@ from vidrelay.api.auth import (
     sent_by_official_sdk,
     status_style,
 )
+from vidrelay.api.content import asset_response
 from vidrelay.api.context import AppContext, get_context
 from vidrelay.api.create_request import read_create_form
 from vidrelay.api.public_root import public_root
@@ -28,12 +30,15 @@ from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
 from vidrelay.domain.keys import check_model_allowed, hash_api_key
 from vidrelay.domain.video_object import video_object
-from vidrelay.media.storage import MEDIA_TYPES
+from vidrelay.media.storage import ASSET_FILES, MEDIA_TYPES
 from vidrelay.outbound import check_url_at_create
 from vidrelay.store import jobs as job_store
 from vidrelay.store.accounts import Principal
 
 router = APIRouter(prefix="/v1")
+PRESIGNED_URL_S = 300
+"""How long a redirect's presigned URL is valid: enough to start a download, short enough that
+a shared link soon stops working."""
 
 _CREATE_BODY = {
     "requestBody": {
@@ -121,7 +126,7 @@ async def create_video(
         )
     job_id = new_video_id()
     if reference is not None:
-        context.media.save_reference(job_id, reference)
+        await context.media.save_reference(job_id, reference)
     new_job = job_store.NewJob(
         id=job_id,
         tenant_id=principal.tenant_id,
@@ -140,10 +145,12 @@ async def create_video(
     try:
         accepted = await job_store.accept_job(context.db, new_job)
     except BaseException:
-        context.media.delete_job_media(job_id)
+        if reference is not None:
+            await context.media.delete_job_media(job_id)
         raise
     if accepted.replayed:
-        context.media.delete_job_media(job_id)
+        if reference is not None:
+            await context.media.delete_job_media(job_id)
         rate_headers["idempotent-replayed"] = "true"
     else:
         if context.metrics is not None:
@@ -270,7 +277,7 @@ async def delete_video(video_id: str, principal: Authenticated, context: Context
             param="video_id",
             code="video_not_finished",
         )
-    context.media.delete_job_media(video_id)
+    await context.media.delete_job_media(video_id)
     context.status_cache.forget_video(video_id)
     return JSONResponse({"id": video_id, "object": "video.deleted", "deleted": True})
 
@@ -283,7 +290,9 @@ async def download_content(
     variant: str = "video",
     expires: int | None = None,
     signature: str | None = None,
-) -> FileResponse:
+) -> Response:
+    """Streamed through from the media store, or with `VIDRELAY_MEDIA_REDIRECT` a redirect to
+    a presigned URL valid `PRESIGNED_URL_S` (never past the video's `expires_at`)."""
     if variant not in CONTENT_VARIANTS:
         raise InvalidRequest(
             f"variant {variant!r} is not supported; allowed values: {', '.join(CONTENT_VARIANTS)}.",
@@ -306,13 +315,26 @@ async def download_content(
             param="video_id",
             code="video_not_ready",
         )
-    path = context.media.asset_path(video_id, variant)
-    if (job.expires_at is not None and job.expires_at < time.time()) or not path.exists():
-        raise NotFound(f"The content of video {video_id} has expired.", code="video_expired")
-    filename = f"{video_id}.{path.suffix.lstrip('.')}"
-    return FileResponse(
-        path,
+    now = time.time()
+    expired = NotFound(f"The content of video {video_id} has expired.", code="video_expired")
+    if job.expires_at is not None and job.expires_at < now:
+        raise expired
+    info = await context.media.asset_info(video_id, variant)
+    if info is None:
+        raise expired
+    if context.settings.media_redirect:
+        lifetime = PRESIGNED_URL_S if job.expires_at is None else job.expires_at - int(now)
+        url = await context.media.presigned_url(
+            video_id, variant, max(1, min(PRESIGNED_URL_S, lifetime))
+        )
+        if url is not None:
+            return RedirectResponse(url, status_code=307)
+    return await asset_response(
+        request,
+        context.media,
+        video_id,
+        variant,
+        info,
         media_type=MEDIA_TYPES[variant],
-        filename=filename,
-        content_disposition_type="inline",
+        filename=f"{video_id}{Path(ASSET_FILES[variant]).suffix}",
     )

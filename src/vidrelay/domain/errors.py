@@ -92,3 +92,20 @@ class RateLimited(VidrelayError):
         if self.retry_after_s is None:
             return dict(self.headers)
         return {**self.headers, "retry-after": str(self.retry_after_s)}
+
+
+class RangeNotSatisfiable(VidrelayError):
+    """A `Range` that starts past the end of the content (RFC 9110 §15.5.17)."""
+
+    status_code = 416
+    default_code = "range_not_satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"The requested range starts past the end of the content ({size} bytes).",
+            param="Range",
+        )
+        self.size = size
+
+    def response_headers(self) -> dict[str, str]:
+        return {"content-range": f"bytes */{self.size}"}

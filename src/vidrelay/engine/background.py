@@ -19,7 +19,9 @@ from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.runner import JobRunner
 from vidrelay.engine.webhook_sender import WebhookSender
-from vidrelay.media.storage import LocalMediaStore
+from vidrelay.media.location import LocalMedia
+from vidrelay.media.s3 import S3MediaStore
+from vidrelay.media.storage import LocalMediaStore, MediaStore
 from vidrelay.metrics import ProcessMetrics
 from vidrelay.settings import Settings
 from vidrelay.store import instance as instance_store
@@ -36,7 +38,7 @@ _WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
 class Instance:
     settings: Settings
     db: Database
-    media: LocalMediaStore
+    media: MediaStore
     signer: UrlSigner
     channels: ChannelDirectory
     models: ModelDirectory
@@ -98,7 +100,7 @@ async def open_instance(
     return Instance(
         settings=settings,
         db=db,
-        media=LocalMediaStore(settings.media_dir),
+        media=open_media_store(settings),
         signer=UrlSigner(secret),
         channels=ChannelDirectory(db, settings.channel_refresh_s),
         models=ModelDirectory(db, settings.channel_refresh_s),
@@ -107,6 +109,17 @@ async def open_instance(
         serves_http=serves_http,
         config_changes=config_changes,
     )
+
+
+def open_media_store(settings: Settings) -> MediaStore:
+    """The store `VIDRELAY_MEDIA_URL` names (checked by the settings); the data directory's
+    `media/` when unset."""
+    location = settings.media_location
+    if location is None:
+        return LocalMediaStore(settings.media_dir)
+    if isinstance(location, LocalMedia):
+        return LocalMediaStore(location.root)
+    return S3MediaStore(location, settings)
 
 
 class Engine:

@@ -35,7 +35,7 @@ from vidrelay.engine.collector import ContentGone, collect
 from vidrelay.engine.health import key_ref, probe_channel
 from vidrelay.engine.identity import EngineSlot
 from vidrelay.engine.poller import Binding, Outcome, Poller
-from vidrelay.media.storage import LocalMediaStore
+from vidrelay.media.storage import MediaStore
 from vidrelay.metrics import EngineMetrics
 from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
@@ -59,7 +59,7 @@ class JobRunner:
     def __init__(
         self,
         db: Database,
-        media: LocalMediaStore,
+        media: MediaStore,
         channels: ChannelRegistry,
         settings: Settings,
         on_finished: Callable[[], None] | None = None,
@@ -248,7 +248,7 @@ class JobRunner:
         if not expired:
             return 0
         for job_id in expired:
-            self._media.delete_job_media(job_id)
+            await self._media.delete_job_media(job_id)
         async with self._db.write() as conn:
             await job_store.mark_media_purged(conn, expired)
         return len(expired)
@@ -416,7 +416,8 @@ class JobRunner:
         runtime = await self._channels.runtime(intent.channel)
         if runtime is not None and isinstance(runtime.adapter, FindsSubmissions):
             key = self._key_for(runtime.definition, intent.key_ref)
-            request = self._upstream_request(job, runtime, intent.token, self._reference_of(job))
+            reference = await self._reference_of(job)
+            request = self._upstream_request(job, runtime, intent.token, reference)
             try:
                 found = await runtime.adapter.find_submission(request, key)
             except UpstreamError as error:
@@ -443,9 +444,9 @@ class JobRunner:
         log.warning("submission_possibly_orphaned", job_id=job.id, channel=intent.channel)
         return None
 
-    def _reference_of(self, job: JobRecord) -> bytes | None:
+    async def _reference_of(self, job: JobRecord) -> bytes | None:
         """The job's reference image, read from media storage (once per round of channels)."""
-        return self._media.load_reference(job.id) if job.has_reference else None
+        return await self._media.load_reference(job.id) if job.has_reference else None
 
     def _upstream_request(
         self, job: JobRecord, runtime: ChannelRuntime, token: str, reference: bytes | None
@@ -461,7 +462,7 @@ class JobRunner:
     async def _submit_somewhere(
         self, job: JobRecord, plan: list[Channel], tried: set[str]
     ) -> Binding | None:
-        reference = self._reference_of(job)
+        reference = await self._reference_of(job)
         last_error: UpstreamError | None = None
         await self._channels.health.refresh()
         for channel in plan:
@@ -575,8 +576,8 @@ class JobRunner:
         if produced is None:
             return  # stopping: collected again after the restart
         await binding.adapter.release(binding.upstream_job_id)
-        self._media.commit_assets(job.id, produced)
-        self._media.discard_scratch(job.id)
+        await self._media.commit_assets(job.id, produced)  # every object whole, then completed
+        await self._media.discard_scratch(job.id)
         expires_at = int(time.time()) + self._settings.media_ttl_s
         async with self._db.write() as conn:
             completed = await job_store.mark_completed(
@@ -615,7 +616,7 @@ class JobRunner:
             log.info("job_failed", job_id=job.id, code=code)
             self._metrics.job_finished(job.model, channel or job.channel, False, job.created_at)
             self._on_finished()
-        self._media.discard_scratch(job.id)
+        await self._media.discard_scratch(job.id)
 
 
 def _secrets_of(channel: Channel) -> list[str]:

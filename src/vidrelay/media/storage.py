@@ -1,13 +1,27 @@
 """Media storage: where a job's reference image and finished assets live.
 
-The local-directory store is the embedded default. An S3-compatible store is later work behind
-the same methods; the api streams from `path_of` only for this local store.
+`MediaStore` is the cut: the local directory (the embedded default) and an S3-compatible
+bucket (`media/s3.py`) are siblings behind it, chosen by `VIDRELAY_MEDIA_URL`
+(`engine/background.py::open_media_store`). What every store guarantees:
+- an asset becomes visible whole or not at all (a rename on disk, a completed upload in S3),
+  and the runner marks a job completed only after `commit_assets` returned, so a process
+  killed mid-commit leaves neither a half object nor a completed job;
+- scratch (where adapters write before a commit) is always on local disk;
+- every method that does I/O is async and never holds a whole video in memory.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
+from typing import Protocol
+
+import anyio
 
 from vidrelay.domain.jobs import CONTENT_VARIANTS
 
@@ -18,13 +32,67 @@ ASSET_FILES = {
 }
 MEDIA_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
 REFERENCE_FILE = "reference.bin"
+READ_CHUNK_BYTES = 256 * 1024
 assert set(ASSET_FILES) == set(CONTENT_VARIANTS)
 
 
+@dataclass(frozen=True)
+class AssetInfo:
+    """What HTTP caching and ranges need to know about a stored asset."""
+
+    size: int
+    etag: str
+    """Quoted, as sent in an `ETag` header."""
+    last_modified: str
+    """An HTTP date."""
+
+
+class MediaStore(Protocol):
+    def describe(self) -> str:
+        """Where media lives, for the start-up log (no secret in it)."""
+        ...
+
+    async def save_reference(self, job_id: str, data: bytes) -> None: ...
+
+    async def load_reference(self, job_id: str) -> bytes | None: ...
+
+    def scratch_dir(self, job_id: str, attempt: int) -> Path:
+        """Where an upstream run writes (local disk) before its assets are committed."""
+        ...
+
+    async def commit_assets(self, job_id: str, produced: dict[str, Path]) -> None:
+        """Store each produced file as its variant, each visible only once whole."""
+        ...
+
+    async def discard_scratch(self, job_id: str) -> None: ...
+
+    async def delete_job_media(self, job_id: str) -> None:
+        """Everything stored for the job (reference, assets, scratch); absent is fine."""
+        ...
+
+    async def asset_info(self, job_id: str, variant: str) -> AssetInfo | None:
+        """None when the asset is not stored (never collected, or deleted)."""
+        ...
+
+    def read_asset(self, job_id: str, variant: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """The bytes `start` to `end` (exclusive), streamed in chunks."""
+        ...
+
+    async def presigned_url(self, job_id: str, variant: str, expires_in_s: int) -> str | None:
+        """A URL anyone may GET the asset from for `expires_in_s`; None when the store cannot
+        sign (the local directory)."""
+        ...
+
+
 class LocalMediaStore:
+    """A directory per job under `root`; scratch lives inside it, so a commit is a rename."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+
+    def describe(self) -> str:
+        return str(self.root.resolve())
 
     def job_dir(self, job_id: str) -> Path:
         return self.root / job_id
@@ -32,29 +100,62 @@ class LocalMediaStore:
     def asset_path(self, job_id: str, variant: str) -> Path:
         return self.job_dir(job_id) / ASSET_FILES[variant]
 
-    def save_reference(self, job_id: str, data: bytes) -> None:
+    async def save_reference(self, job_id: str, data: bytes) -> None:
+        await asyncio.to_thread(self._save_reference, job_id, data)
+
+    def _save_reference(self, job_id: str, data: bytes) -> None:
         directory = self.job_dir(job_id)
         directory.mkdir(parents=True, exist_ok=True)
         temporary = directory / (REFERENCE_FILE + ".tmp")
         temporary.write_bytes(data)
         temporary.replace(directory / REFERENCE_FILE)
 
-    def load_reference(self, job_id: str) -> bytes | None:
+    async def load_reference(self, job_id: str) -> bytes | None:
         path = self.job_dir(job_id) / REFERENCE_FILE
-        return path.read_bytes() if path.exists() else None
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            return None
 
     def scratch_dir(self, job_id: str, attempt: int) -> Path:
-        """Where an upstream run writes before its assets are committed."""
         return self.job_dir(job_id) / f".run-{attempt}"
 
-    def commit_assets(self, job_id: str, produced: dict[str, Path]) -> None:
+    async def commit_assets(self, job_id: str, produced: dict[str, Path]) -> None:
         """Move finished assets into place (same filesystem: a rename, atomic per file)."""
         for variant, source in produced.items():
             source.replace(self.asset_path(job_id, variant))
 
-    def discard_scratch(self, job_id: str) -> None:
+    async def discard_scratch(self, job_id: str) -> None:
         for scratch in self.job_dir(job_id).glob(".run-*"):
-            shutil.rmtree(scratch, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
 
-    def delete_job_media(self, job_id: str) -> None:
-        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+    async def delete_job_media(self, job_id: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.job_dir(job_id), ignore_errors=True)
+
+    async def asset_info(self, job_id: str, variant: str) -> AssetInfo | None:
+        try:
+            stat = await asyncio.to_thread(self.asset_path(job_id, variant).stat)
+        except FileNotFoundError:
+            return None
+        # Starlette's FileResponse formula, so the ETags served before this store stay valid.
+        tag = hashlib.md5(f"{stat.st_mtime}-{stat.st_size}".encode(), usedforsecurity=False)
+        return AssetInfo(
+            size=stat.st_size,
+            etag=f'"{tag.hexdigest()}"',
+            last_modified=formatdate(stat.st_mtime, usegmt=True),
+        )
+
+    async def read_asset(
+        self, job_id: str, variant: str, start: int, end: int
+    ) -> AsyncIterator[bytes]:
+        async with await anyio.open_file(self.asset_path(job_id, variant), "rb") as file:
+            await file.seek(start)
+            while start < end:
+                chunk = await file.read(min(READ_CHUNK_BYTES, end - start))
+                if not chunk:
+                    return  # truncated under us: the client sees a short body
+                start += len(chunk)
+                yield chunk
+
+    async def presigned_url(self, job_id: str, variant: str, expires_in_s: int) -> str | None:
+        return None
