@@ -192,6 +192,12 @@ class ChaosOutcome:
         found += [f"create {c.number}: {c.problem}" for c in self.creates if c.problem]
         if lost := self.lost_jobs():
             found.append(f"{len(lost)} accepted jobs lost or unfinished: {lost[:5]}")
+        found += [
+            f"job {c.job_id}: a client saw it {c.status}, the database holds it "
+            f"{self.jobs[c.job_id]['status']}"
+            for c in self.accepted
+            if c.status and c.job_id in self.jobs and self.jobs[c.job_id]["status"] != c.status
+        ]
         known = {create.job_id for create in self.accepted}
         if unknown := sorted(set(self.jobs) - known):
             found.append(f"{len(unknown)} jobs no client was told of: {unknown[:5]}")
