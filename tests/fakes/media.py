@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import struct
 import threading
 
 import av
@@ -40,6 +41,13 @@ def _encode_tiny_mp4() -> bytes:
         for packet in stream.encode():
             container.mux(packet)
     return buffer.getvalue()
+
+
+def tagged_mp4(tag: str) -> bytes:
+    """`tiny_mp4` followed by a `free` box holding `tag`: bytes that say which job they are,
+    in a file every MP4 reader still plays (readers skip `free` boxes)."""
+    payload = tag.encode()
+    return tiny_mp4() + struct.pack(">I", 8 + len(payload)) + b"free" + payload
 
 
 @functools.cache

@@ -37,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tests.fakes.http_server import ThreadedServer
-from tests.fakes.media import tiny_image, tiny_mp4
+from tests.fakes.media import tagged_mp4, tiny_image, tiny_mp4
 
 VOCABULARIES: dict[str, tuple[str, str, str, str]] = {
     # queued, running, completed, failed
@@ -153,6 +153,10 @@ class FakeOpenAIUpstream:
         """For this long after creation a job's status is `weird_state`."""
         self.fail_jobs = False
         """Jobs end `failed` with `failure_error` instead of completing."""
+        self.fail_share = 0.0
+        """Each new job ends `failed` with this probability (as with `fail_jobs`)."""
+        self.content_per_prompt = False
+        """Each job's video is `tagged_mp4(prompt)`: distinct bytes per job, still a valid MP4."""
         self.failure_error: object = DEFAULT_FAILURE
         self.submit_500s = 0
         self.submit_429s = 0
@@ -267,7 +271,7 @@ class FakeOpenAIUpstream:
             size=form.get("size", "720x1280"),
             created_at=time.time(),
             duration_s=random.uniform(low, high),
-            fails=self.fail_jobs,
+            fails=self.fail_jobs or random.random() < self.fail_share,
         )
         self.jobs[job.id] = job
         return JSONResponse(self._video_object(job, request, job.created_at))
@@ -328,7 +332,7 @@ class FakeOpenAIUpstream:
             return Response("<!DOCTYPE html><html>Gateway error</html>", media_type="text/html")
         if self.redirect_content:
             return RedirectResponse(f"{self.cdn_url}/cdn/{job.id}.mp4", status_code=302)
-        return self._video_body()
+        return self._video_body(job)
 
     async def _cdn(self, request: Request) -> Response:
         await self._record(request)
@@ -341,7 +345,7 @@ class FakeOpenAIUpstream:
                 403,
                 media_type="application/xml",
             )
-        return self._video_body()
+        return self._video_body(job)
 
     async def _models(self, request: Request) -> Response:
         await self._record(request)
@@ -396,8 +400,8 @@ class FakeOpenAIUpstream:
             )
         return body
 
-    def _video_body(self) -> Response:
-        video = tiny_mp4()
+    def _video_body(self, job: FakeJob) -> Response:
+        video = tagged_mp4(job.prompt) if self.content_per_prompt else tiny_mp4()
         if self.break_content:
             return _BrokenResponse(video)
         if self.content_trickle_s:
