@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     config: Path | None = None
     """The operator's `vidrelay.toml` (channels, prices and groups), applied at start."""
     redis_url: str | None = None
-    """Shared storage for rate limits across replicas (e.g. `redis://127.0.0.1:6379/0`)."""
+    """Shared storage for rate limits and circuit breakers across processes (e.g.
+    `redis://127.0.0.1:6379/0`); the breakers live in the database when unset."""
     admin_token: str | None = None
     """Bearer token for `/admin/*`; the admin API is off while unset."""
     metrics_token: str | None = None
@@ -144,7 +145,7 @@ class Settings(BaseSettings):
     channel_probe_s: Seconds = 30.0
     """How often a switched-off channel is probed (reachability and keys, nothing billed)."""
     channel_refresh_s: SecondsOrZero = 2.0
-    """How soon a channel changed elsewhere (CLI, another replica) is seen."""
+    """How soon a channel, or a breaker, changed elsewhere (CLI, another process) is seen."""
     dispatch_retry_s: Seconds = 5.0
     """After every channel failed a submit, the job waits this long (doubling) to try again."""
     collect_attempts: Count = 5

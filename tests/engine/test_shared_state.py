@@ -295,3 +295,28 @@ async def test_an_enable_through_an_api_process_clears_the_breakers_in_a_worker(
         await eventually(back_on)
         shown = (await api.get(f"/admin/channels/{channel.name}", headers=ADMIN)).json()
         assert shown["health"]["keys_cooling_down"] == 0
+
+
+async def test_a_dead_workers_slot_comes_back_with_its_job(stack: Stack) -> None:
+    """A worker died holding the channel's only slot (a job claimed, not yet submitted): once
+    its lease lapses the slot is free again, and both that job and the next one run."""
+    settings = stack.settings.model_copy(update=FAST)
+    channel = vendor(max_concurrency=1)
+    await declare(stack.db, channel)
+    orphan, waiting = await accept(stack), await accept(stack)
+    async with stack.db.write() as conn:
+        await conn.execute(
+            update(job_table)
+            .where(job_table.c.id == orphan)
+            .values(
+                status=JobStatus.IN_PROGRESS.value,
+                lease_owner="dead-worker",
+                lease_expires_at=time.time() - 1,
+                channel=channel.name,
+            )
+        )
+    upstream = SlowUpstream(run_s=0.1)
+    async with engine(stack, settings, upstream):
+        statuses = [await wait_terminal(stack, job) for job in (orphan, waiting)]
+    assert statuses == [JobStatus.COMPLETED] * 2
+    assert upstream.peak == 1
