@@ -18,6 +18,9 @@ ASSET_FILES = {
 }
 MEDIA_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
 REFERENCE_FILE = "reference.bin"
+SOURCE_VIDEO_FILE = "source.mp4"
+"""An uploaded MP4 an edit or an extension starts from, kept with the job's media."""
+CHARACTERS_DIR = "characters"
 assert set(ASSET_FILES) == set(CONTENT_VARIANTS)
 
 
@@ -33,15 +36,26 @@ class LocalMediaStore:
         return self.job_dir(job_id) / ASSET_FILES[variant]
 
     def save_reference(self, job_id: str, data: bytes) -> None:
-        directory = self.job_dir(job_id)
-        directory.mkdir(parents=True, exist_ok=True)
-        temporary = directory / (REFERENCE_FILE + ".tmp")
-        temporary.write_bytes(data)
-        temporary.replace(directory / REFERENCE_FILE)
+        _write_atomically(self.job_dir(job_id) / REFERENCE_FILE, data)
 
     def load_reference(self, job_id: str) -> bytes | None:
         path = self.job_dir(job_id) / REFERENCE_FILE
         return path.read_bytes() if path.exists() else None
+
+    def save_source_video(self, job_id: str, data: bytes) -> None:
+        _write_atomically(self.job_dir(job_id) / SOURCE_VIDEO_FILE, data)
+
+    def source_video_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / SOURCE_VIDEO_FILE
+
+    def save_character_clip(self, character_id: str, data: bytes) -> None:
+        _write_atomically(self.character_clip_path(character_id), data)
+
+    def character_clip_path(self, character_id: str) -> Path:
+        return self.root / CHARACTERS_DIR / f"{character_id}.mp4"
+
+    def delete_character_clip(self, character_id: str) -> None:
+        self.character_clip_path(character_id).unlink(missing_ok=True)
 
     def scratch_dir(self, job_id: str, attempt: int) -> Path:
         """Where an upstream run writes before its assets are committed."""
@@ -58,3 +72,10 @@ class LocalMediaStore:
 
     def delete_job_media(self, job_id: str) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)

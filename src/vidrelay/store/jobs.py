@@ -23,7 +23,13 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidrelay.domain.catalog import CharacterTimestamps, NormalisedRequest, Operation, RouteClass
+from vidrelay.domain.catalog import (
+    CharacterTimestamps,
+    NormalisedRequest,
+    Operation,
+    RouteClass,
+    SourceVideo,
+)
 from vidrelay.domain.errors import Conflict, InsufficientQuota, RateLimited
 from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus, SubmissionIntent
 from vidrelay.domain.limits import Limits
@@ -68,6 +74,13 @@ _JOB_COLUMNS = [
     jobs.c.intent_key_ref,
     jobs.c.intent_token,
     jobs.c.orphaned_submissions,
+    jobs.c.source_video_id,
+    jobs.c.source_seconds,
+    jobs.c.source_prompt,
+    jobs.c.source_channel,
+    jobs.c.source_upstream_job_id,
+    jobs.c.source_key_ref,
+    jobs.c.character_ids,
 ]
 _UNFINISHED_VALUES = [status.value for status in UNFINISHED]
 
@@ -82,6 +95,13 @@ _REQUEST_COLUMNS = (
     "character_timestamps",
     "params",
     "operation",
+    "source_video_id",
+    "source_seconds",
+    "source_prompt",
+    "source_channel",
+    "source_upstream_job_id",
+    "source_key_ref",
+    "character_ids",
 )
 
 
@@ -105,8 +125,27 @@ def _request(
     character_timestamps: str | None,
     params: str | None,
     operation: str | None,
+    source_video_id: str | None,
+    source_seconds: int | None,
+    source_prompt: str | None,
+    source_channel: str | None,
+    source_upstream_job_id: str | None,
+    source_key_ref: str | None,
+    character_ids: str | None,
 ) -> NormalisedRequest:
     """The accepted request as `_request_values` stored it."""
+    source = (
+        None
+        if source_seconds is None
+        else SourceVideo(
+            seconds=source_seconds,
+            video_id=source_video_id,
+            prompt=source_prompt,
+            channel=source_channel,
+            upstream_job_id=source_upstream_job_id,
+            key_ref=source_key_ref,
+        )
+    )
     return NormalisedRequest(
         model=model,
         route_class=RouteClass(route_class),
@@ -119,6 +158,8 @@ def _request(
         ),
         params=json.loads(params) if params else {},
         operation=Operation(operation) if operation else Operation.CREATE,
+        source=source,
+        character_ids=tuple(json.loads(character_ids)) if character_ids else (),
     )
 
 
@@ -127,6 +168,19 @@ def _request_values(request: NormalisedRequest) -> dict[str, Any]:
         **request.standard_fields(),
         "params": json.dumps(dict(request.params)) if request.params else None,
         "operation": None if request.operation is Operation.CREATE else request.operation.value,
+        "character_ids": json.dumps(list(request.character_ids)) if request.character_ids else None,
+        **_source_values(request.source),
+    }
+
+
+def _source_values(source: SourceVideo | None) -> dict[str, Any]:
+    return {
+        "source_video_id": source.video_id if source else None,
+        "source_seconds": source.seconds if source else None,
+        "source_prompt": source.prompt if source else None,
+        "source_channel": source.channel if source else None,
+        "source_upstream_job_id": source.upstream_job_id if source else None,
+        "source_key_ref": source.key_ref if source else None,
     }
 
 
@@ -202,6 +256,11 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
         "progress": 0,
         "created_at": int(now),
         "attempts": 0,
+        "remixed_from_video_id": (
+            request.source.video_id
+            if request.source is not None and request.operation is Operation.REMIX
+            else None
+        ),
     }
     row = (
         await conn.execute(insert(jobs).values(created_ts=now, **values).returning(*_JOB_COLUMNS))
@@ -215,7 +274,13 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
             note=" ".join(
                 filter(
                     None,
-                    (request.model, f"{request.seconds}s", request.size, request.params_text()),
+                    (
+                        None if request.operation is Operation.CREATE else request.operation.value,
+                        request.model,
+                        f"{request.seconds}s",
+                        request.size,
+                        request.params_text(),
+                    ),
                 )
             ),
             actor=job.key_id,
