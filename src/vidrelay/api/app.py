@@ -18,6 +18,7 @@ from vidrelay.api.billing import router as billing_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.body_stall import BodyStallMiddleware
 from vidrelay.api.context import AppContext
+from vidrelay.api.derived_videos import router as derived_videos_router
 from vidrelay.api.docs import install_docs
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.input_guard import InputGuardMiddleware
@@ -102,6 +103,7 @@ def create_app(
     install_docs(
         app, {RETRIEVE_PATH: {"get": RETRIEVE_OPERATION}, METRICS_PATH: {"get": METRICS_OPERATION}}
     )
+    app.include_router(derived_videos_router)  # first: `/videos/characters/…` is not a video id
     app.include_router(videos_router)
     app.include_router(models_router)
     app.include_router(usage_router)

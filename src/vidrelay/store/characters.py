@@ -9,11 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidrelay.domain.errors import InsufficientQuota
-from vidrelay.domain.pricing import usd_text
+from vidrelay.domain.catalog import ModelSpec
+from vidrelay.domain.errors import Conflict, InsufficientQuota
+from vidrelay.domain.pricing import PPM, character_price, usd_text
 from vidrelay.store.accounts import insert_ledger_entry
+from vidrelay.store.database import Database
+from vidrelay.store.jobs import claim_idempotency_key
+from vidrelay.store.prices import price_rules_for
 from vidrelay.store.tables import characters, tenants
 
 
@@ -36,7 +41,61 @@ def new_character_id() -> str:
     return "char_" + secrets.token_hex(16)
 
 
-async def create_character(
+@dataclass(frozen=True)
+class NewCharacter:
+    id: str
+    tenant_id: str
+    key_id: str
+    name: str
+    seconds: float
+    model: ModelSpec
+    """Whose price rules say what a character costs."""
+    multiplier_ppm: int = PPM
+    charge: bool = True
+    idempotency_key: str | None = None
+    request_hash: str = ""
+
+
+async def create_character(db: Database, new: NewCharacter) -> tuple[Character, bool]:
+    """Insert the character, charging it in the same transaction when a price rule says
+    `operation = "character"`; (the character, True) when an earlier request with the same
+    Idempotency-Key made it instead. Racing requests on one new key: the loser retries once."""
+    for attempt in (1, 2):
+        try:
+            async with db.write() as conn:
+                return await _create(conn, new)
+        except IntegrityError:
+            if attempt == 2 or new.idempotency_key is None:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _create(conn: AsyncConnection, new: NewCharacter) -> tuple[Character, bool]:
+    now = time.time()
+    if new.idempotency_key is not None:
+        earlier = await claim_idempotency_key(
+            conn, new.tenant_id, new.idempotency_key, new.request_hash, new.id, now
+        )
+        if earlier is not None:
+            found = await get_character(conn, earlier, new.tenant_id)
+            if found is None:
+                raise Conflict(
+                    "This Idempotency-Key was already used for another kind of request.",
+                    code="idempotency_key_reused",
+                )
+            return found, True
+    price = 0
+    if new.charge:
+        price = character_price(
+            await price_rules_for(conn, new.model.name), new.model, new.seconds, new.multiplier_ppm
+        )
+    return (
+        await _insert(conn, new.id, new.tenant_id, new.key_id, new.name, new.seconds, price, now),
+        False,
+    )
+
+
+async def _insert(
     conn: AsyncConnection,
     character_id: str,
     tenant_id: str,
@@ -44,9 +103,9 @@ async def create_character(
     name: str,
     seconds: float,
     price_micros: int,
+    created: float,
 ) -> Character:
-    """Insert the character and, when it has a price, charge it in the same transaction."""
-    now = int(time.time())
+    now = int(created)
     await conn.execute(
         insert(characters).values(
             id=character_id,

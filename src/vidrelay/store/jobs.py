@@ -319,29 +319,49 @@ async def _claim_idempotency_key(
     conn: AsyncConnection, job: NewJob, now: float
 ) -> JobRecord | None:
     """The job an earlier identical request created, or None after reserving the key."""
+    assert job.idempotency_key is not None
+    earlier_id = await claim_idempotency_key(
+        conn, job.tenant_id, job.idempotency_key, job.request_hash or "", job.id, now
+    )
+    if earlier_id is None:
+        return None
+    first = await get_job(conn, earlier_id, include_deleted=True)
+    assert first is not None
+    return first
+
+
+async def claim_idempotency_key(
+    conn: AsyncConnection,
+    tenant_id: str,
+    idempotency_key: str,
+    request_hash: str,
+    new_id: str,
+    now: float,
+) -> str | None:
+    """The id (a job's, a character's) an earlier identical request made within the window,
+    or None after reserving the key for `new_id`; a 409 when the key came with another
+    request."""
     key_match = (
-        idempotency_keys.c.tenant_id == job.tenant_id,
-        idempotency_keys.c.idempotency_key == job.idempotency_key,
+        idempotency_keys.c.tenant_id == tenant_id,
+        idempotency_keys.c.idempotency_key == idempotency_key,
     )
     earlier = (await conn.execute(select(idempotency_keys).where(*key_match))).first()
     if earlier is not None and earlier.created_at >= now - IDEMPOTENCY_WINDOW_S:
-        if earlier.request_hash != job.request_hash:
+        if earlier.request_hash != request_hash:
             raise Conflict(
                 "This Idempotency-Key was already used with a different request; use a new "
                 "key for a new request.",
                 code="idempotency_key_reused",
             )
-        first = await get_job(conn, earlier.job_id, include_deleted=True)
-        assert first is not None
-        return first
+        return str(earlier.job_id)
     if earlier is not None:
         await conn.execute(delete(idempotency_keys).where(*key_match))
     await conn.execute(
         insert(idempotency_keys).values(
-            tenant_id=job.tenant_id,
-            idempotency_key=job.idempotency_key,
-            request_hash=job.request_hash or "",
-            job_id=job.id,
+            tenant_id=tenant_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            job_id=new_id,
             created_at=int(now),
         )
     )
@@ -450,11 +470,14 @@ class QueuedJob:
     """What the dispatcher needs to route a queued job before it claims it."""
 
     id: str
-    model: str
-    route_class: str
+    request: NormalisedRequest
     created_at: int
     channel: str | None
     upstream_job_id: str | None
+
+    @property
+    def model(self) -> str:
+        return self.request.model
 
 
 async def due_queued(conn: AsyncConnection, now: float, limit: int) -> list[QueuedJob]:
@@ -462,17 +485,25 @@ async def due_queued(conn: AsyncConnection, now: float, limit: int) -> list[Queu
     rows = await conn.execute(
         select(
             jobs.c.id,
-            jobs.c.model,
-            jobs.c.route_class,
             jobs.c.created_at,
             jobs.c.channel,
             jobs.c.upstream_job_id,
+            *(jobs.c[column] for column in _REQUEST_COLUMNS),
         )
         .where(_due(now))
         .order_by(jobs.c.created_ts)
         .limit(limit)
     )
-    return [QueuedJob(**row._asdict()) for row in rows]
+    return [
+        QueuedJob(
+            row.id,
+            _request(*(getattr(row, column) for column in _REQUEST_COLUMNS)),
+            row.created_at,
+            row.channel,
+            row.upstream_job_id,
+        )
+        for row in rows
+    ]
 
 
 async def claim_job(

@@ -1,5 +1,7 @@
 """Remixes, extensions, edits and characters: a job's source video (and where it was made),
-the characters a create names, and the tenants' characters.
+the characters a create names, and the tenants' characters. The seeded sora-2 and sora-2-pro
+gain the remix, edit and extension capabilities (Sora 2 had them), unless an operator changed
+their capabilities since.
 
 Revision ID: 0009
 Revises: 0008
@@ -7,6 +9,8 @@ Create Date: 2026-11-30
 """
 
 from __future__ import annotations
+
+import json
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,7 +31,29 @@ _SOURCE_COLUMNS = (
 )
 
 
+_SEEDED = ("sora-2", "sora-2-pro")
+_SEED_CAPABILITIES = ["audio", "character", "input_reference"]
+_SORA_CAPABILITIES = ["audio", "character", "edit", "extension", "input_reference", "remix"]
+
+
+def _set_seed_capabilities(old: list[str], new: list[str]) -> None:
+    connection = op.get_bind()
+    models = sa.table("catalog_models", sa.column("name"), sa.column("definition"))
+    rows = connection.execute(
+        sa.select(models.c.name, models.c.definition).where(models.c.name.in_(_SEEDED))
+    )
+    for name, definition in list(rows):
+        declared = json.loads(definition)
+        if sorted(declared.get("capabilities", [])) != old:
+            continue  # an operator's own choice: left alone
+        declared["capabilities"] = new
+        connection.execute(
+            sa.update(models).where(models.c.name == name).values(definition=json.dumps(declared))
+        )
+
+
 def upgrade() -> None:
+    _set_seed_capabilities(_SEED_CAPABILITIES, _SORA_CAPABILITIES)
     with op.batch_alter_table("jobs") as batch:
         for name, kind in _SOURCE_COLUMNS:
             batch.add_column(sa.Column(name, kind, nullable=True))
@@ -44,6 +70,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _set_seed_capabilities(_SORA_CAPABILITIES, _SEED_CAPABILITIES)
     op.drop_index("ix_characters_tenant", "characters")
     op.drop_table("characters")
     with op.batch_alter_table("jobs") as batch:
