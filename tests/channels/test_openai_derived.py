@@ -34,13 +34,15 @@ def vendor_b() -> Iterator[FakeOpenAIUpstream]:
 async def relay(
     tmp_path: Path, database_url: str, vendor_a: FakeOpenAIUpstream, vendor_b: FakeOpenAIUpstream
 ) -> AsyncIterator[Relay]:
-    """Two channels of one tier and weight, vendor-a with three keys: a job may land anywhere."""
+    """vendor-a, with three keys taken in turn, makes the sources."""
     async with running_relay(tmp_path / "data", database_url) as relay:
-        await relay.declare(
-            openai_channel("vendor-a", vendor_a.url, keys=A_KEYS),
-            openai_channel("vendor-b", vendor_b.url, keys=("sk-up-b1",)),
-        )
+        await relay.declare(openai_channel("vendor-a", vendor_a.url, keys=A_KEYS))
         yield relay
+
+
+async def prefer_vendor_b(relay: Relay, vendor_b: FakeOpenAIUpstream) -> None:
+    """From now on vendor-b, a tier above, takes every job that may go anywhere."""
+    await relay.declare(openai_channel("vendor-b", vendor_b.url, keys=("sk-up-b1",), priority=10))
 
 
 def _maker(vendors: list[FakeOpenAIUpstream]) -> tuple[FakeOpenAIUpstream, str, str]:
@@ -58,6 +60,7 @@ async def test_a_remix_goes_to_the_channel_and_key_that_made_its_source(
     source = await relay.finished(await relay.submit())
     assert source["status"] == "completed", source
     maker, key, upstream_id = _maker([vendor_a, vendor_b])
+    await prefer_vendor_b(relay, vendor_b)  # and the pool's next key is another one
     remixes = []
     for n in range(4):
         response = await relay.client.post(
@@ -78,6 +81,7 @@ async def test_an_extension_of_a_held_video_names_it_and_one_of_an_upload_sends_
 ) -> None:
     source = await relay.finished(await relay.submit())
     maker, key, upstream_id = _maker([vendor_a, vendor_b])
+    await prefer_vendor_b(relay, vendor_b)
     held = await relay.client.post(
         "/v1/videos/extensions",
         headers=relay.auth,
@@ -85,6 +89,7 @@ async def test_an_extension_of_a_held_video_names_it_and_one_of_an_upload_sends_
     )
     assert held.status_code == 200 and held.json()["seconds"] == "8"
     assert (await relay.finished(held.json()["id"]))["status"] == "completed"
+    assert not vendor_b.requests_to("/v1/videos/extensions")
     (extension,) = maker.requests_to("/v1/videos/extensions", "POST")
     assert extension.key == key and extension.form["video[id]"] == upstream_id
     assert extension.form["seconds"] == "4" and "video" not in extension.files
@@ -96,7 +101,7 @@ async def test_an_extension_of_a_held_video_names_it_and_one_of_an_upload_sends_
     )
     assert uploaded.status_code == 200, uploaded.text
     assert (await relay.finished(uploaded.json()["id"]))["status"] == "completed"
-    (edit,) = vendor_a.requests_to("/v1/videos/edits") + vendor_b.requests_to("/v1/videos/edits")
+    (edit,) = vendor_b.requests_to("/v1/videos/edits")  # any channel takes a file
     assert edit.files["video"].data == tiny_mp4() and "video[id]" not in edit.form
 
 
@@ -111,7 +116,7 @@ async def test_a_create_naming_a_character_uploads_its_clip_once_per_key_then_na
     )
     assert made.status_code == 200, made.text
     character = made.json()["id"]
-    for _ in range(2):
+    for _ in range(len(A_KEYS) + 1):  # the last one with a key that has uploaded it before
         video = await relay.submit(**{"characters[0][id]": character, "prompt": "Mira waves"})
         assert (await relay.finished(video))["status"] == "completed"
     creates = vendor_a.requests_to("/v1/videos", "POST") + vendor_b.requests_to(
@@ -119,7 +124,7 @@ async def test_a_create_naming_a_character_uploads_its_clip_once_per_key_then_na
     )
     uploads = vendor_a.requests_to("/v1/videos/characters", "POST")
     uploads += vendor_b.requests_to("/v1/videos/characters", "POST")
-    assert len({r.key for r in uploads}) == len(uploads)  # once per key
+    assert sorted(r.key for r in uploads) == sorted(A_KEYS)  # once per key
     known = {**vendor_a.characters, **vendor_b.characters}
     for create in creates:
         upstream_character = create.form["characters[][id]"]
