@@ -95,6 +95,12 @@ async def test_a_remix_is_a_new_job_of_its_source_with_remixed_from_video_id_set
     done = await wait_for_status(client, body["id"], key)
     assert done["status"] == "completed" and done["remixed_from_video_id"] == source["id"]
     assert await mp4_seconds(client, body["id"], key) == pytest.approx(2.0)
+    usage = await client.get(
+        "/v1/usage/videos", params={"group_by": "operation"}, headers=auth(key)
+    )
+    by_operation = {row["operation"]: row for row in usage.json()["data"]}
+    assert set(by_operation) == {"create", "remix"}
+    assert by_operation["remix"]["jobs"] == 1 and by_operation["remix"]["amount_usd"] == "0.050000"
 
 
 async def test_an_extension_is_the_whole_stitched_length_and_priced_by_its_new_seconds(
