@@ -72,6 +72,7 @@ class RecordedRequest:
     """The port it arrived on: `fake.port` for the API, `fake.cdn_port` for the CDN."""
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, RecordedFile] = field(default_factory=dict)
+    json: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -85,6 +86,9 @@ class FakeJob:
     duration_s: float
     fails: bool
     requests: int = 1  # the submit
+    key: str | None = None
+    """The key that made it: like OpenAI, the fake knows a video only on that account."""
+    remixed_from: str | None = None
 
     @property
     def completes_at(self) -> float:
@@ -129,6 +133,11 @@ class FakeOpenAIUpstream:
             routes=[
                 Route("/v1/videos", self._create, methods=["POST"]),
                 Route("/v1/videos", self._list, methods=["GET"]),
+                Route("/v1/videos/extensions", self._extend, methods=["POST"]),
+                Route("/v1/videos/edits", self._edit, methods=["POST"]),
+                Route("/v1/videos/characters", self._create_character, methods=["POST"]),
+                Route("/v1/videos/characters/{character_id}", self._character, methods=["GET"]),
+                Route("/v1/videos/{video_id}/remix", self._remix, methods=["POST"]),
                 Route("/v1/videos/{video_id}", self._retrieve, methods=["GET"]),
                 Route("/v1/videos/{video_id}/content", self._content, methods=["GET"]),
                 Route("/v1/models", self._models, methods=["GET"]),
@@ -140,6 +149,8 @@ class FakeOpenAIUpstream:
     def reset(self) -> None:
         """Forget jobs and requests; every fault mode back to "a well-behaved OpenAI"."""
         self.jobs: dict[str, FakeJob] = {}
+        self.characters: dict[str, dict[str, Any]] = {}
+        """Characters made here, with the key that made each (`key`) and their clip's size."""
         self.requests: list[RecordedRequest] = []
         self.total_requests = 0
         self.job_duration_s = 0.0
@@ -262,19 +273,131 @@ class FakeOpenAIUpstream:
                 "moderation_blocked",
             )
         form = recorded.form if recorded else await _form_fields(request)
+        job = self._new_job(
+            job_id,
+            key,
+            form.get("model", "sora-2"),
+            form.get("prompt", ""),
+            form.get("seconds", "4"),
+            form.get("size", "720x1280"),
+        )
+        return JSONResponse(self._video_object(job, request, job.created_at))
+
+    def _new_job(
+        self,
+        job_id: str,
+        key: str | None,
+        model: str,
+        prompt: str,
+        seconds: str,
+        size: str,
+        remixed_from: str | None = None,
+    ) -> FakeJob:
         low, high = self.random_duration_s or (self.job_duration_s, self.job_duration_s)
         job = FakeJob(
             id=job_id,
-            model=form.get("model", "sora-2"),
-            prompt=form.get("prompt", ""),
-            seconds=form.get("seconds", "4"),
-            size=form.get("size", "720x1280"),
+            model=model,
+            prompt=prompt,
+            seconds=seconds,
+            size=size,
             created_at=time.time(),
             duration_s=random.uniform(low, high),
             fails=self.fail_jobs or random.random() < self.fail_share,
+            key=key,
+            remixed_from=remixed_from,
         )
         self.jobs[job.id] = job
+        return job
+
+    async def _remix(self, request: Request) -> Response:
+        """`POST /v1/videos/{id}/remix` (JSON `{"prompt"}`): only a completed video of this
+        key's account."""
+        recorded = await self._record(request, with_json=True)
+        key, refusal = self._authorise(request)
+        if refusal is not None:
+            return refusal
+        source = self._owned_source(request.path_params["video_id"], key)
+        if isinstance(source, Response):
+            return source
+        prompt = recorded.json.get("prompt", "") if recorded else ""
+        job = self._new_job(
+            f"vid_up_{secrets.token_hex(12)}",
+            key,
+            source.model,
+            str(prompt),
+            source.seconds,
+            source.size,
+            remixed_from=source.id,
+        )
         return JSONResponse(self._video_object(job, request, job.created_at))
+
+    async def _extend(self, request: Request) -> Response:
+        return await self._derive(request, extension=True)
+
+    async def _edit(self, request: Request) -> Response:
+        return await self._derive(request, extension=False)
+
+    async def _derive(self, request: Request, *, extension: bool) -> Response:
+        """`/v1/videos/extensions` and `/v1/videos/edits` (multipart): the source as `video[id]`
+        (this key's own) or as an uploaded `video` file."""
+        recorded = await self._record(request, with_form=True)
+        key, refusal = self._authorise(request)
+        if refusal is not None:
+            return refusal
+        form = recorded.form if recorded else {}
+        model, seconds, size = "sora-2", "4", "720x1280"
+        if "video[id]" in form:
+            source = self._owned_source(form["video[id]"], key)
+            if isinstance(source, Response):
+                return source
+            model, seconds, size = source.model, source.seconds, source.size
+        elif recorded is None or "video" not in recorded.files:
+            return _error(400, "video is required.", "missing_required_parameter")
+        if extension:
+            seconds = str(int(seconds) + int(form.get("seconds", "4")))
+        job = self._new_job(
+            f"vid_up_{secrets.token_hex(12)}", key, model, form.get("prompt", ""), seconds, size
+        )
+        return JSONResponse(self._video_object(job, request, job.created_at))
+
+    def _owned_source(self, video_id: str, key: str | None) -> FakeJob | Response:
+        job = self.jobs.get(video_id)
+        if job is None or job.key != key:
+            return _error(404, f"Video {video_id} not found.", "not_found")
+        if time.time() < job.completes_at or job.fails:
+            return _error(400, "The video is not completed.", "invalid_request")
+        return job
+
+    async def _create_character(self, request: Request) -> Response:
+        recorded = await self._record(request, with_form=True)
+        key, refusal = self._authorise(request)
+        if refusal is not None:
+            return refusal
+        if recorded is None or "video" not in recorded.files or not recorded.form.get("name"):
+            return _error(400, "name and video are required.", "missing_required_parameter")
+        character_id = f"char_up_{secrets.token_hex(8)}"
+        self.characters[character_id] = {
+            "id": character_id,
+            "name": recorded.form["name"],
+            "created_at": int(time.time()),
+            "key": key,
+            "clip_bytes": len(recorded.files["video"].data),
+        }
+        return JSONResponse(self._character_body(character_id))
+
+    async def _character(self, request: Request) -> Response:
+        await self._record(request)
+        key, refusal = self._authorise(request)
+        if refusal is not None:
+            return refusal
+        found = self.characters.get(request.path_params["character_id"])
+        if found is None or found["key"] != key:
+            return _error(404, "Character not found.", "not_found")
+        return JSONResponse(self._character_body(found["id"]))
+
+    def _character_body(self, character_id: str) -> dict[str, Any]:
+        found = self.characters[character_id]
+        return {name: found[name] for name in ("id", "name", "created_at")}
 
     async def _list(self, request: Request) -> Response:
         await self._record(request)
@@ -385,7 +508,7 @@ class FakeOpenAIUpstream:
             "expires_at": int(job.completes_at) + 86400 if finished else None,
             "seconds": int(job.seconds) if self.seconds_as_int else job.seconds,
             "size": job.size,
-            "remixed_from_video_id": None,
+            "remixed_from_video_id": job.remixed_from,
             "error": self.failure_error if finished and job.fails else None,
         }
         if self.progress_style == "fraction":
@@ -432,12 +555,19 @@ class FakeOpenAIUpstream:
             )
         return key, None
 
-    async def _record(self, request: Request, with_form: bool = False) -> RecordedRequest | None:
+    async def _record(
+        self, request: Request, with_form: bool = False, with_json: bool = False
+    ) -> RecordedRequest | None:
         self.total_requests += 1
         if not self.record_requests:
             return None
         form: dict[str, str] = {}
         files: dict[str, RecordedFile] = {}
+        body: dict[str, Any] = {}
+        if with_json:
+            with contextlib.suppress(ValueError):
+                parsed_json = await request.json()
+                body = parsed_json if isinstance(parsed_json, dict) else {}
         if with_form:
             async with request.form() as parsed:
                 for name, value in parsed.multi_items():
@@ -455,6 +585,7 @@ class FakeOpenAIUpstream:
             port=int(request.scope["server"][1]),
             form=form,
             files=files,
+            json=body,
         )
         self.requests.append(recorded)
         return recorded

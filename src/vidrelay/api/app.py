@@ -18,6 +18,7 @@ from vidrelay.api.billing import router as billing_router
 from vidrelay.api.body_limit import BodyLimitMiddleware
 from vidrelay.api.body_stall import BodyStallMiddleware
 from vidrelay.api.context import AppContext
+from vidrelay.api.derived_videos import router as derived_videos_router
 from vidrelay.api.docs import install_docs
 from vidrelay.api.errors import install_error_handlers
 from vidrelay.api.input_guard import InputGuardMiddleware
@@ -108,7 +109,9 @@ def create_app(
     )
     # The poll hot path first, as a plain Starlette route: the router tries routes in order,
     # and FastAPI's own matching of included routers costs as much as the endpoint itself.
+    # (It takes one path segment, so `/videos/characters/{id}` never reaches it.)
     app.router.add_route(RETRIEVE_PATH, retrieve_video, methods=["GET"], include_in_schema=False)
+    app.include_router(derived_videos_router)
     app.include_router(videos_router)
     app.include_router(models_router)
     app.include_router(usage_router)

@@ -6,6 +6,7 @@ standard ones are the model's parameters (an SDK's `extra_body`), checked by the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,28 +32,75 @@ class CreateForm:
     reference_file_id: str | None = None
     params: dict[str, object] = field(default_factory=dict)
     """Every other field, as sent: the catalog types or refuses each."""
+    character_ids: list[str] = field(default_factory=list)
+    """`characters`: `[{"id": "char_…"}]` in JSON, `characters[][id]` (or `characters[0][id]`)
+    in multipart, as the SDKs send a list of objects."""
 
 
 async def read_create_form(request: Request) -> CreateForm:
+    if await is_form(request):
+        return await _from_form(request)
+    return await _from_json(request)
+
+
+async def is_form(request: Request) -> bool:
+    """True for a multipart or urlencoded body, False for JSON; a 415 for anything else."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _from_form(request)
+        return True
     if content_type == "application/json" or content_type.endswith("+json"):
-        return await _from_json(request)
+        return False
     raise UnsupportedMediaType(
         f"Unsupported Content-Type {content_type or '(none)'!r}; send multipart/form-data "
         "or application/json."
     )
 
 
-async def _from_form(request: Request) -> CreateForm:
+async def parse_form(request: Request, max_files: int = 4) -> FormData:
+    """The multipart or urlencoded body, bounded; a 400 when it cannot be parsed."""
     try:
-        form: FormData = await request.form(
-            max_files=4, max_fields=64, max_part_size=_MAX_TEXT_PART_BYTES
+        return await request.form(
+            max_files=max_files, max_fields=64, max_part_size=_MAX_TEXT_PART_BYTES
         )
     except (MultiPartException, HTTPException) as error:
         detail = getattr(error, "detail", None) or getattr(error, "message", None) or str(error)
         raise InvalidRequest(f"The multipart body could not be parsed: {detail}") from error
+
+
+async def parse_json_object(request: Request) -> dict[str, Any]:
+    try:
+        body: Any = json.loads(await request.body())
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, a 5,000-digit number
+        raise InvalidRequest(f"The request body is not valid JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+_CHARACTER_FIELD = re.compile(r"characters\[[0-9]{0,3}\](?:\[id\])?")
+MAX_CHARACTERS = 4
+
+
+def _character_ids(values: list[object]) -> list[str]:
+    """The ids a create names, each `{"id": …}` or a bare id; at most MAX_CHARACTERS."""
+    ids: list[str] = []
+    for value in values:
+        found = value.get("id") if isinstance(value, dict) else value
+        if not isinstance(found, str) or not found.startswith("char_") or len(found) > 60:
+            raise InvalidRequest(
+                'characters must be a list of {"id": "char_…"} objects.', param="characters"
+            )
+        ids.append(found)
+    if len(ids) > MAX_CHARACTERS:
+        raise InvalidRequest(
+            f"characters names {len(ids)} characters; at most {MAX_CHARACTERS}.",
+            param="characters",
+        )
+    return list(dict.fromkeys(ids))
+
+
+async def _from_form(request: Request) -> CreateForm:
+    form = await parse_form(request)
     parsed = CreateForm()
     for name in TEXT_FIELDS:
         value = form.get(name)
@@ -75,12 +123,17 @@ async def _from_form(request: Request) -> CreateForm:
                 parsed.reference_url = value
             else:
                 parsed.reference_file_id = value
+    characters: list[object] = []
     for name, value in form.multi_items():
         if name in TEXT_FIELDS or name in _REFERENCE_FIELDS:
+            continue
+        if _CHARACTER_FIELD.fullmatch(name) and isinstance(value, str):
+            characters.append(value)
             continue
         if isinstance(value, UploadFile):
             raise InvalidRequest(f"{name} must be a text field, not a file.", param=name[:100])
         parsed.params[name] = value
+    parsed.character_ids = _character_ids(characters)
     await form.close()
     return parsed
 
@@ -97,19 +150,20 @@ async def _read_upload(upload: UploadFile) -> bytes:
 
 
 async def _from_json(request: Request) -> CreateForm:
-    try:
-        body: Any = json.loads(await request.body())
-    except (ValueError, RecursionError) as error:  # JSONDecodeError, a 5,000-digit number
-        raise InvalidRequest(f"The request body is not valid JSON: {error}") from error
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    body = await parse_json_object(request)
+    characters = body.get("characters")
+    if characters is not None and not isinstance(characters, list):
+        raise InvalidRequest(
+            'characters must be a list of {"id": "char_…"} objects.', param="characters"
+        )
     parsed = CreateForm(
         fields={name: body[name] for name in TEXT_FIELDS if name in body},
         params={
             name: value
             for name, value in body.items()
-            if name not in TEXT_FIELDS and name != "input_reference"
+            if name not in TEXT_FIELDS and name not in ("input_reference", "characters")
         },
+        character_ids=_character_ids(characters or []),
     )
     for name, value in parsed.fields.items():
         if name != "seconds" and value is not None and not isinstance(value, str):

@@ -24,6 +24,8 @@ router = APIRouter(prefix="/v1")
 
 DEFAULT_WINDOW_S = 30 * 86_400
 GROUP_KEYS = ("day", "model")
+"""The default grouping; `operation` (create, remix, extension, edit) is asked for."""
+ALLOWED_GROUP_KEYS = (*GROUP_KEYS, "operation")
 LAST_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z: a day any `date` can name
 
 Timestamp = Annotated[int | None, Query(ge=0, le=LAST_TIMESTAMP)]
@@ -53,6 +55,7 @@ async def video_usage_report(
             end=end,
             by_day="day" in keys,
             by_model="model" in keys,
+            by_operation="operation" in keys,
         )
     return JSONResponse(
         {
@@ -73,11 +76,11 @@ def _group_keys(group_by: list[str] | None) -> set[str]:
     if group_by is None:
         return set(GROUP_KEYS)
     keys = {part.strip() for value in group_by for part in value.split(",")} - {""}
-    unknown = sorted(keys - set(GROUP_KEYS))
+    unknown = sorted(keys - set(ALLOWED_GROUP_KEYS))
     if unknown:
         raise InvalidRequest(
             f"group_by {', '.join(map(repr, unknown))} is not supported; allowed values: "
-            f"{', '.join(GROUP_KEYS)}.",
+            f"{', '.join(ALLOWED_GROUP_KEYS)}.",
             param="group_by",
         )
     return keys
@@ -87,10 +90,12 @@ def _result(group: VideoUsage) -> dict[str, Any]:
     day = None
     if group.day_start is not None:
         day = datetime.fromtimestamp(group.day_start, UTC).date().isoformat()
+    operation = {"operation": group.operation} if group.operation is not None else {}
     return {
         "object": "usage.videos.result",
         "day": day,
         "model": group.model,
+        **operation,
         "jobs": group.jobs,
         "completed": group.completed,
         "failed": group.failed,

@@ -23,17 +23,19 @@ from vidrelay.api.content import asset_response
 from vidrelay.api.context import AppContext, get_context
 from vidrelay.api.create_request import read_create_form
 from vidrelay.api.public_root import public_root
-from vidrelay.domain.catalog import normalise_request
-from vidrelay.domain.channels import require_served
+from vidrelay.domain.catalog import NormalisedRequest, normalise_request
+from vidrelay.domain.channels import require_operation, require_served
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
 from vidrelay.domain.keys import check_model_allowed, hash_api_key
 from vidrelay.domain.video_object import video_object
+from vidrelay.engine.channels import operations_of
 from vidrelay.media.storage import ASSET_FILES, MEDIA_TYPES
 from vidrelay.outbound import check_url_at_create
 from vidrelay.store import jobs as job_store
 from vidrelay.store.accounts import Principal
+from vidrelay.store.characters import owned_characters
 
 router = APIRouter(prefix="/v1")
 PRESIGNED_URL_S = 300
@@ -69,7 +71,7 @@ _CREATE_BODY = {
 }
 
 
-def _video_renderer(
+def video_renderer(
     request: Request, context: AppContext, principal: Principal
 ) -> Callable[[JobRecord], dict[str, Any]]:
     """Renders jobs in the vocabulary and under the public root the request asks for; both are
@@ -83,9 +85,9 @@ def _video_renderer(
 async def create_video(
     request: Request, principal: Authenticated, context: Context
 ) -> JSONResponse:
-    render = _video_renderer(request, context, principal)
+    render = video_renderer(request, context, principal)
     rate_headers = await context.rate_limiter.hit(principal)
-    idempotency_key = _idempotency_key(request)
+    idempotency_key = idempotency_key_of(request)
     form = await read_create_form(request)
     normalised = normalise_request(
         await context.models.catalog(),
@@ -99,6 +101,7 @@ async def create_video(
         has_reference=bool(
             form.reference_upload is not None or form.reference_url or form.reference_file_id
         ),
+        character_ids=form.character_ids,
     )
     check_model_allowed(principal.key_models, normalised.model)
     require_served(await context.channels.declared(), normalised.model, normalised.route_class)
@@ -127,6 +130,7 @@ async def create_video(
     job_id = new_video_id()
     if reference is not None:
         await context.media.save_reference(job_id, reference)
+    await require_characters(context, principal, normalised)
     new_job = job_store.NewJob(
         id=job_id,
         tenant_id=principal.tenant_id,
@@ -142,25 +146,46 @@ async def create_video(
         request_hash=request_fingerprint(normalised, callback_url, reference),
         charge=context.settings.billing,
     )
+    return JSONResponse(render(await accept(context, new_job, rate_headers)), headers=rate_headers)
+
+
+async def accept(
+    context: AppContext, new_job: job_store.NewJob, headers: dict[str, str]
+) -> JobRecord:
+    """Charge and insert the job (its media already stored under its id, and dropped if the
+    accept fails or replays an earlier one); an idempotent replay is flagged in `headers`."""
     try:
         accepted = await job_store.accept_job(context.db, new_job)
     except BaseException:
-        if reference is not None:
-            await context.media.delete_job_media(job_id)
+        await context.media.delete_job_media(new_job.id)
         raise
     if accepted.replayed:
-        if reference is not None:
-            await context.media.delete_job_media(job_id)
-        rate_headers["idempotent-replayed"] = "true"
+        await context.media.delete_job_media(new_job.id)
+        headers["idempotent-replayed"] = "true"
     else:
         if context.metrics is not None:
             context.metrics.jobs_accepted.labels(accepted.job.model).inc()
         if context.runner:
             context.runner.wake()
-    return JSONResponse(render(accepted.job), headers=rate_headers)
+    return accepted.job
 
 
-def _idempotency_key(request: Request) -> str | None:
+async def require_characters(
+    context: AppContext, principal: Principal, normalised: NormalisedRequest
+) -> None:
+    """The characters a create names must be the caller's own (404 otherwise) and some enabled
+    channel must be able to draw them in (400)."""
+    if not normalised.character_ids:
+        return
+    async with context.db.read() as conn:
+        found = await owned_characters(conn, normalised.character_ids, principal.tenant_id)
+    for character_id in normalised.character_ids:
+        if character_id not in found:
+            raise NotFound(f"No character found with id {character_id!r}.", param="characters")
+    require_operation(await context.channels.declared(), normalised, operations_of)
+
+
+def idempotency_key_of(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
@@ -181,7 +206,7 @@ async def list_videos(
     order: Literal["asc", "desc"] = "desc",
     after: str | None = None,
 ) -> JSONResponse:
-    render = _video_renderer(request, context, principal)
+    render = video_renderer(request, context, principal)
     async with context.db.read() as conn:
         page = await job_store.list_jobs(
             conn, principal.tenant_id, after=after, limit=limit, order=order
@@ -220,7 +245,7 @@ async def retrieve_video(request: Request) -> Response:
         return Response(cached, media_type="application/json")
     principal = await require_principal(request, context)
     job = await _owned_job(context, video_id, principal)
-    response = JSONResponse(_video_renderer(request, context, principal)(job))
+    response = JSONResponse(video_renderer(request, context, principal)(job))
     if not job.status.is_terminal:
         response.headers["openai-poll-after-ms"] = str(context.settings.poll_after_ms)
     elif cache_key:

@@ -160,7 +160,8 @@ class Catalog:
         return len(self._by_name)
 
 
-_SORA_CAPABILITIES = frozenset({Capability.INPUT_REFERENCE, Capability.AUDIO, Capability.CHARACTER})
+_SORA_CAPABILITIES = frozenset(Capability)
+"""Sora 2 did everything the Videos API describes."""
 DEFAULT_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "sora-2",
@@ -200,6 +201,20 @@ class CharacterTimestamps:
 
 
 @dataclass(frozen=True)
+class SourceVideo:
+    """Where a derived job's source is: a video of the tenant's (`video_id`, and the channel,
+    upstream id and key reference that made it, so an upstream that still holds it is asked
+    by its own id), or an uploaded MP4 (`video_id` None; stored with the job's media)."""
+
+    seconds: int
+    video_id: str | None = None
+    prompt: str | None = None
+    channel: str | None = None
+    upstream_job_id: str | None = None
+    key_ref: str | None = None
+
+
+@dataclass(frozen=True)
 class NormalisedRequest:
     """A request after validation: every default filled in, the route class decided, the
     declared parameters typed. The one shape of a request from the edge to the adapter."""
@@ -214,6 +229,18 @@ class NormalisedRequest:
     params: Mapping[str, ParamValue] = field(default_factory=dict)
     """Declared parameters: those the client sent and the declared defaults."""
     operation: Operation = Operation.CREATE
+    source: SourceVideo | None = None
+    """The video a remix, an extension or an edit starts from."""
+    character_ids: tuple[str, ...] = ()
+    """Characters (`char_…`, the tenant's own) a create names."""
+
+    @property
+    def result_seconds(self) -> str:
+        """The finished video's length: an extension's `seconds` are the new seconds only
+        (what is priced and generated), its result is the whole stitched length."""
+        if self.operation is Operation.EXTENSION and self.source is not None:
+            return str(self.source.seconds + int(self.seconds))
+        return self.seconds
 
     @property
     def character_timestamps_text(self) -> str | None:
@@ -264,12 +291,14 @@ def normalise_request(
     character_timestamps: object = None,
     params: Mapping[str, object] | None = None,
     has_reference: bool = False,
+    character_ids: Sequence[str] = (),
 ) -> NormalisedRequest:
     """Validate a raw request against the catalog; raise a domain error naming the parameter.
 
     `params` are the request's fields other than the standard ones; an empty value counts as
     absent (the SDKs send `None` as an empty multipart field). `has_reference` says whether an
-    `input_reference` came with it.
+    `input_reference` came with it; `character_ids` are the characters it names (their
+    ownership is the caller's to check).
     """
     clean_prompt = _validate_prompt(prompt)
     spec = _validate_model(catalog, model)
@@ -286,6 +315,8 @@ def normalise_request(
         _require(spec, Capability.CHARACTER, "character_url")
     if has_reference:
         _require(spec, Capability.INPUT_REFERENCE, "input_reference")
+    if character_ids:
+        _require(spec, Capability.CHARACTER, "characters")
     wants_reverse = clean_character_url is not None
     requested_seconds = _seconds_text(seconds)
     route = _choose_route(spec, requested_seconds, wants_reverse)
@@ -298,7 +329,76 @@ def normalise_request(
         character_url=clean_character_url,
         character_timestamps=timestamps,
         params=_validate_params(spec, params or {}),
+        character_ids=tuple(character_ids),
     )
+
+
+CAPABILITY_OF = {
+    Operation.REMIX: Capability.REMIX,
+    Operation.EXTENSION: Capability.EXTENSION,
+    Operation.EDIT: Capability.EDIT,
+    Operation.CHARACTER: Capability.CHARACTER,
+}
+"""The model capability each operation other than a plain create needs."""
+EXTENSION_MAX_SECONDS = 20
+"""The longest extension segment the official description allows (4, 8, 12, 16, 20)."""
+
+
+def derive_request(
+    catalog: Catalog,
+    *,
+    operation: Operation,
+    prompt: object,
+    source: SourceVideo,
+    base: NormalisedRequest | None = None,
+    model: object = None,
+    seconds: object = None,
+) -> NormalisedRequest:
+    """A remix, extension or edit as a normalised request.
+
+    From a video of the tenant's (`base`, its accepted request) the job keeps the source's
+    model, route, size and parameters; from an uploaded MP4 it takes `model` (the default when
+    absent) on its first route, at its default size. A remix and an edit are as long as their
+    source; an extension's `seconds` are its new seconds (priced), validated against the
+    route. The model must have the operation's capability.
+    """
+    clean_prompt = _validate_prompt(prompt)
+    spec = _validate_model(catalog, base.model if base is not None else model)
+    param = "video_id" if operation is Operation.REMIX else "video"
+    _require(spec, CAPABILITY_OF[operation], param, operation.value)
+    route = spec.route(base.route_class) if base is not None else spec.routes[0]
+    if route is None:  # the model lost the source's route since: its first one now
+        route = spec.routes[0]
+    new_seconds = str(source.seconds)
+    if operation is Operation.EXTENSION:
+        new_seconds = _extension_seconds(spec, route, _seconds_text(seconds))
+    return NormalisedRequest(
+        model=spec.name,
+        route_class=route.route_class,
+        seconds=new_seconds,
+        size=base.size if base is not None else spec.default_size,
+        prompt=clean_prompt,
+        params=dict(base.params) if base is not None else _validate_params(spec, {}),
+        operation=operation,
+        source=source,
+    )
+
+
+def _extension_seconds(spec: ModelSpec, route: Route, seconds: str | None) -> str:
+    if seconds is None:
+        raise InvalidRequest(
+            f"seconds is required: the length of the new segment ({route.allowed_text()}).",
+            param="seconds",
+            code="missing_required_parameter",
+        )
+    if not route.allows(seconds) or int(seconds) > EXTENSION_MAX_SECONDS:
+        allowed = [s for s in route.seconds if int(s) <= EXTENSION_MAX_SECONDS]
+        raise InvalidRequest(
+            f"seconds {_shown(seconds)} is not supported for an extension of {spec.name}; "
+            f"allowed values: {_listing(allowed) or 'none'}.",
+            param="seconds",
+        )
+    return seconds
 
 
 def _validate_prompt(prompt: object) -> str:
@@ -350,12 +450,12 @@ def _validate_size(spec: ModelSpec, size: object) -> str:
     return size
 
 
-def _require(spec: ModelSpec, capability: Capability, param: str) -> None:
+def _require(spec: ModelSpec, capability: Capability, param: str, what: str | None = None) -> None:
     if not spec.can(capability):
         can = _listing(sorted(spec.capabilities)) or "text to video only"
+        asked = f"cannot {what}" if what else f"does not take {param}"
         raise InvalidRequest(
-            f"{spec.name} does not take {param} (it lacks the {capability} capability); "
-            f"its capabilities: {can}.",
+            f"{spec.name} {asked} (it lacks the {capability} capability); its capabilities: {can}.",
             param=param,
             code="unsupported_capability",
         )

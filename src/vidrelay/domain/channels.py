@@ -9,12 +9,19 @@ function of the channels and what the engine knows of their load and health.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from vidrelay.domain.catalog import DEFAULT_CATALOG, ModelSpec, Route, RouteClass
+from vidrelay.domain.catalog import (
+    DEFAULT_CATALOG,
+    ModelSpec,
+    NormalisedRequest,
+    Operation,
+    Route,
+    RouteClass,
+)
 from vidrelay.domain.errors import InvalidRequest
 
 EMBEDDED_CHANNEL = "local"
@@ -30,6 +37,24 @@ class ChannelProtocol(StrEnum):
     KLING = "kling"
     MINIMAX = "minimax"
     VIDU = "vidu"
+
+
+@dataclass(frozen=True)
+class OperationSupport:
+    """What a protocol's adapter can do beyond a plain create (each adapter declares it).
+
+    `by_upstream_id`: operations on a video the upstream made and still holds, asked by its own
+    id, so only on the channel and with the key that made it. `from_file`: operations whose
+    source the adapter sends (or renders from) as the stored MP4, on any channel of the
+    protocol; `Operation.CHARACTER` there means a create may name characters.
+    """
+
+    by_upstream_id: frozenset[Operation] = frozenset()
+    from_file: frozenset[Operation] = frozenset()
+
+
+CREATE_ONLY = OperationSupport()
+SupportOf = Callable[["ChannelProtocol"], OperationSupport]
 
 
 class ChannelError(ValueError):
@@ -157,6 +182,66 @@ def require_served(declared: Sequence[Channel], model: str, route_class: RouteCl
     )
 
 
+def holds_source(channel: Channel, request: NormalisedRequest, support: SupportOf) -> bool:
+    """Whether `channel` made the request's source video and can work on it by its upstream id
+    (the request then goes there, with the key that made it, and nowhere else)."""
+    source = request.source
+    return (
+        source is not None
+        and source.channel == channel.name
+        and source.upstream_job_id is not None
+        and request.operation in support(channel.protocol).by_upstream_id
+    )
+
+
+def can_run(channel: Channel, request: NormalisedRequest, support: SupportOf) -> bool:
+    """Whether the channel's protocol can do what the request asks beyond a plain create."""
+    if request.operation is Operation.CREATE:
+        return (
+            not request.character_ids or Operation.CHARACTER in support(channel.protocol).from_file
+        )
+    return holds_source(channel, request, support) or (
+        request.operation in support(channel.protocol).from_file
+    )
+
+
+def channels_for(
+    channels: Iterable[Channel], request: NormalisedRequest, support: SupportOf
+) -> list[Channel]:
+    """The channels meant to run the request: those serving its model and route that can do
+    its operation; only the source's own channel when that one still holds the source."""
+    able = [
+        channel
+        for channel in serving_channels(channels, request.model, request.route_class)
+        if can_run(channel, request, support)
+    ]
+    holding = [channel for channel in able if holds_source(channel, request, support)]
+    return holding or able
+
+
+def require_operation(
+    declared: Sequence[Channel], request: NormalisedRequest, support: SupportOf
+) -> None:
+    """Refuse at accept (nothing charged) what no enabled channel can do: an operation, or
+    naming characters, on a protocol without it. No declared channel means the local one."""
+    if request.operation is Operation.CREATE and not request.character_ids:
+        return
+    channels = declared or [embedded_local_channel(1, 0)]
+    if channels_for(channels, request, support):
+        return
+    what, param = (
+        ("naming characters", "characters")
+        if request.operation is Operation.CREATE
+        else (f"the {request.operation} operation", "video")
+    )
+    raise InvalidRequest(
+        f"No enabled channel of this gateway serving {request.model} can do {what}: "
+        "their protocols lack it.",
+        param=param,
+        code="unsupported_operation",
+    )
+
+
 def plan_route(
     channels: Sequence[Channel],
     model: str,
@@ -166,19 +251,27 @@ def plan_route(
     unavailable: Iterable[str] = (),
     exclude: Iterable[str] = (),
     rng: random.Random | None = None,
+    request: NormalisedRequest | None = None,
+    support: SupportOf | None = None,
 ) -> list[Channel]:
     """The channels to try for a request, in order.
 
     Higher priority tiers first; inside a tier a weighted random order (Efraimidis-Spirakis), so
     load spreads by weight and a failover goes to another channel of the same tier first.
     Channels at their concurrency limit (`busy`), with an open circuit or auto-disabled
-    (`unavailable`), or already tried (`exclude`) are left out.
+    (`unavailable`), or already tried (`exclude`) are left out. With `request` and `support`,
+    only the channels that can do its operation (see `channels_for`).
     """
     rng = rng or random.Random()
     skipped = set(unavailable) | set(exclude)
+    meant = (
+        channels_for(channels, request, support)
+        if request is not None and support is not None
+        else serving_channels(channels, model, route_class)
+    )
     candidates = [
         channel
-        for channel in serving_channels(channels, model, route_class)
+        for channel in meant
         if channel.name not in skipped
         and not channel.auto_disabled
         and busy.get(channel.name, 0) < channel.max_concurrency

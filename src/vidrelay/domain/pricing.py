@@ -12,6 +12,7 @@ alter it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -108,6 +109,29 @@ def quote(rules: Iterable[PriceRule], request: NormalisedRequest, multiplier_ppm
             code="model_not_priced",
         )
     return scale(max(matching)[1], multiplier_ppm)
+
+
+def character_price(
+    rules: Iterable[PriceRule], model: ModelSpec, clip_seconds: float, multiplier_ppm: int = PPM
+) -> int:
+    """What creating a character costs: free unless a rule of `model` says
+    `operation = "character"` (a rule without that condition prices videos, not characters);
+    a per-second rule counts the clip's whole seconds."""
+    explicit = [rule for rule in rules if rule.when.get(OPERATION_CONDITION) == "character"]
+    if not explicit:
+        return 0
+    request = NormalisedRequest(
+        model=model.name,
+        route_class=model.routes[0].route_class,
+        seconds=str(max(1, math.ceil(clip_seconds))),
+        size=model.default_size,
+        prompt="",
+        operation=Operation.CHARACTER,
+    )
+    try:
+        return quote(explicit, request, multiplier_ppm)
+    except InvalidRequest:  # the rules name another route or size class: not this one
+        return 0
 
 
 def scale(micros: int, multiplier_ppm: int) -> int:

@@ -1,5 +1,9 @@
-"""The video object on the wire: every field of the relay document's example, plus `prompt`
-and, once completed, a signed keyless `video_url`."""
+"""The video object on the wire: every field of the relay document's example, plus `prompt`,
+`operation` and, once completed, a signed keyless `video_url`.
+
+`operation` (`create`, `remix`, `extension`, `edit`) is an extra field: the official
+description's video object names no operation and has no metadata, but does not forbid more
+fields (as `video_url` already is), and the SDKs keep unknown fields."""
 
 from __future__ import annotations
 
@@ -25,10 +29,11 @@ def video_object(
         "created_at": job.created_at,
         "completed_at": job.completed_at,
         "expires_at": job.expires_at,
-        "seconds": job.seconds,
+        "seconds": job.request.result_seconds,
         "size": job.size,
         "prompt": job.prompt,
         "remixed_from_video_id": job.remixed_from_video_id,
+        "operation": job.request.operation.value,
         "error": (
             {"code": job.error_code or "generation_failed", "message": job.error_message or ""}
             if job.status is JobStatus.FAILED

@@ -16,10 +16,11 @@ from typing import Protocol, assert_never
 
 import httpx
 
-from vidrelay.domain.catalog import RouteClass
+from vidrelay.domain.catalog import NormalisedRequest
 from vidrelay.domain.channels import (
     Channel,
     ChannelProtocol,
+    OperationSupport,
     embedded_local_channel,
     plan_route,
 )
@@ -95,6 +96,32 @@ def build_adapter(
         max_connections=settings.channel_request_concurrency * 2,
         transport=transport,
     )
+
+
+def operations_of(protocol: ChannelProtocol) -> OperationSupport:
+    """What the protocol's adapter declares it can do beyond a create (see `Upstream`).
+    Exhaustive like `build_adapter`."""
+    match protocol:
+        case ChannelProtocol.SORA2API:
+            return Sora2ApiUpstream.operations
+        case ChannelProtocol.LOCAL:
+            return LocalUpstream.operations
+        case ChannelProtocol.OPENAI:
+            return OpenAIUpstream.operations
+        case ChannelProtocol.ARK:
+            return ArkUpstream.operations
+        case ChannelProtocol.GEMINI:
+            return GeminiUpstream.operations
+        case ChannelProtocol.KLING:
+            return KlingUpstream.operations
+        case ChannelProtocol.MINIMAX:
+            return MiniMaxUpstream.operations
+        case ChannelProtocol.DASHSCOPE:
+            return DashScopeUpstream.operations
+        case ChannelProtocol.VIDU:
+            return ViduUpstream.operations
+        case _:
+            assert_never(protocol)
 
 
 class _HttpAdapterClass(Protocol):
@@ -195,22 +222,24 @@ class ChannelRegistry:
 
     async def plan(
         self,
-        model: str,
-        route_class: RouteClass,
+        request: NormalisedRequest,
         busy: Mapping[str, int],
         exclude: set[str] | frozenset[str] = frozenset(),
     ) -> list[Channel]:
+        """The channels to try for `request` (its model, route and operation), in order."""
         channels = await self.channels()
         await self.health.refresh()
         unavailable = {channel.name for channel in channels if not self.health.usable(channel)}
         return plan_route(
             channels,
-            model,
-            route_class,
+            request.model,
+            request.route_class,
             busy=busy,
             unavailable=unavailable,
             exclude=exclude,
             rng=self._rng,
+            request=request,
+            support=operations_of,
         )
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import secrets
 import socket
@@ -27,10 +28,9 @@ from urllib.parse import urlsplit
 import structlog
 from prometheus_client import CollectorRegistry
 
-from vidrelay.domain.catalog import RouteClass
-from vidrelay.domain.channels import Channel, ChannelProtocol
+from vidrelay.domain.channels import Channel, ChannelProtocol, holds_source
 from vidrelay.domain.jobs import JobRecord, SubmissionIntent
-from vidrelay.engine.channels import ChannelRegistry, ChannelRuntime
+from vidrelay.engine.channels import ChannelRegistry, ChannelRuntime, operations_of
 from vidrelay.engine.collector import ContentGone, collect
 from vidrelay.engine.health import key_ref, probe_channel
 from vidrelay.engine.identity import EngineSlot
@@ -40,8 +40,10 @@ from vidrelay.metrics import EngineMetrics
 from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
+from vidrelay.store.characters import owned_characters
 from vidrelay.store.database import Database
 from vidrelay.upstreams.base import (
+    CharacterInput,
     FailureKind,
     FindsSubmissions,
     UpstreamError,
@@ -186,9 +188,7 @@ class JobRunner:
                 if runtime is not None:  # submitted before: resume where it runs
                     claims.append((candidate.id, None, [runtime.definition]))
                     continue
-            plan = await self._channels.plan(
-                candidate.model, RouteClass(candidate.route_class), self._busy
-            )
+            plan = await self._channels.plan(candidate.request, self._busy)
             if plan:
                 self._busy[plan[0].name] = self._busy.get(plan[0].name, 0) + 1
                 claims.append((candidate.id, plan[0].name, plan))
@@ -380,9 +380,9 @@ class JobRunner:
                 )
                 return
             tried.add(binding.channel.name)
-            plan = await self._channels.plan(
-                job.model, RouteClass(job.route_class), self._busy, exclude=tried
-            ) or [binding.channel]
+            plan = await self._channels.plan(job.request, self._busy, exclude=tried) or [
+                binding.channel
+            ]
             log.info("job_lost_upstream", job_id=job.id, channel=binding.channel.name)
             binding = None
 
@@ -416,8 +416,7 @@ class JobRunner:
         runtime = await self._channels.runtime(intent.channel)
         if runtime is not None and isinstance(runtime.adapter, FindsSubmissions):
             key = self._key_for(runtime.definition, intent.key_ref)
-            reference = await self._reference_of(job)
-            request = self._upstream_request(job, runtime, intent.token, reference)
+            request = self._upstream_request(job, runtime, intent.token, await self._inputs(job))
             try:
                 found = await runtime.adapter.find_submission(request, key)
             except UpstreamError as error:
@@ -444,35 +443,61 @@ class JobRunner:
         log.warning("submission_possibly_orphaned", job_id=job.id, channel=intent.channel)
         return None
 
-    async def _reference_of(self, job: JobRecord) -> bytes | None:
-        """The job's reference image, read from media storage (once per round of channels)."""
-        return await self._media.load_reference(job.id) if job.has_reference else None
-
-    def _upstream_request(
-        self, job: JobRecord, runtime: ChannelRuntime, token: str, reference: bytes | None
-    ) -> UpstreamRequest:
+    async def _inputs(self, job: JobRecord) -> UpstreamRequest:
+        """The job's stored inputs (reference image, source MP4, characters), read once per
+        round of channels (a remote media store copies the files into the job's scratch);
+        `_upstream_request` completes them for one channel."""
+        source = job.request.source
+        source_video = None
+        if source is not None:
+            source_video = await self._media.source_video_file(job.id, source.video_id)
+        characters: list[CharacterInput] = []
+        if job.request.character_ids:
+            async with self._db.read() as conn:
+                found = await owned_characters(conn, job.request.character_ids, job.tenant_id)
+            for character in (found[i] for i in job.request.character_ids if i in found):
+                clip = await self._media.character_clip_file(character.id, job.id)
+                if clip is not None:
+                    characters.append(CharacterInput(character.id, character.name, clip))
         return UpstreamRequest(
             job_id=job.id,
             request=job.request,
-            reference_image=reference,
+            reference_image=await self._media.load_reference(job.id) if job.has_reference else None,
+            source_video=source_video,
+            characters=tuple(characters),
+        )
+
+    def _upstream_request(
+        self, job: JobRecord, runtime: ChannelRuntime, token: str, inputs: UpstreamRequest
+    ) -> UpstreamRequest:
+        return dataclasses.replace(
+            inputs,
             upstream_model=runtime.definition.upstream_model(job.model),
             submission_token=token,
         )
 
+    def _submit_key(self, job: JobRecord, channel: Channel) -> str | None:
+        """The key that made the source, where the channel still holds it (the upstream knows
+        the source only on that account); otherwise the healthiest key of the pool."""
+        source = job.request.source
+        if source is not None and holds_source(channel, job.request, operations_of):
+            return self._key_for(channel, source.key_ref)
+        return self._channels.health.pick_key(channel)
+
     async def _submit_somewhere(
         self, job: JobRecord, plan: list[Channel], tried: set[str]
     ) -> Binding | None:
-        reference = await self._reference_of(job)
+        inputs = await self._inputs(job)
         last_error: UpstreamError | None = None
         await self._channels.health.refresh()
         for channel in plan:
             runtime = await self._channels.runtime(channel.name)
-            key = self._channels.health.pick_key(channel) if runtime else None
+            key = self._submit_key(job, channel) if runtime else None
             if runtime is None or key is None:
                 continue
             structlog.contextvars.bind_contextvars(channel=channel.name)
             intent = SubmissionIntent(channel.name, key_ref(key), secrets.token_hex(16))
-            upstream_request = self._upstream_request(job, runtime, intent.token, reference)
+            upstream_request = self._upstream_request(job, runtime, intent.token, inputs)
             async with self._db.write() as conn:
                 if not await job_store.take_channel_slot(
                     conn, job.id, self.worker_id, channel.name, channel.max_concurrency

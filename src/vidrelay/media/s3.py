@@ -17,11 +17,19 @@ from datetime import timedelta
 from email.utils import formatdate
 from pathlib import Path
 
+import anyio
 import obstore
 from obstore.store import S3Store
 
 from vidrelay.media.location import S3Media
-from vidrelay.media.storage import ASSET_FILES, MEDIA_TYPES, REFERENCE_FILE, AssetInfo
+from vidrelay.media.storage import (
+    ASSET_FILES,
+    CHARACTERS_DIR,
+    MEDIA_TYPES,
+    REFERENCE_FILE,
+    SOURCE_VIDEO_FILE,
+    AssetInfo,
+)
 from vidrelay.settings import Settings
 
 UPLOAD_PART_BYTES = 8 * 1024 * 1024
@@ -70,6 +78,48 @@ class S3MediaStore:
         except FileNotFoundError:
             return None
         return bytes(await result.bytes_async())
+
+    async def save_source_video(self, job_id: str, data: bytes) -> None:
+        await obstore.put_async(self._store, self._key(job_id, SOURCE_VIDEO_FILE), data)
+
+    async def source_video_file(self, job_id: str, source_video_id: str | None) -> Path | None:
+        key = (
+            self._key(source_video_id, ASSET_FILES["video"])
+            if source_video_id is not None
+            else self._key(job_id, SOURCE_VIDEO_FILE)
+        )
+        return await self._copy_to_scratch(
+            key, self._scratch_root / job_id / "inputs" / "source.mp4"
+        )
+
+    @staticmethod
+    def _character_key(character_id: str) -> str:
+        return f"{CHARACTERS_DIR}/{character_id}.mp4"
+
+    async def save_character_clip(self, character_id: str, data: bytes) -> None:
+        await obstore.put_async(self._store, self._character_key(character_id), data)
+
+    async def character_clip_file(self, character_id: str, job_id: str) -> Path | None:
+        destination = self._scratch_root / job_id / "inputs" / f"{character_id}.mp4"
+        return await self._copy_to_scratch(self._character_key(character_id), destination)
+
+    async def delete_character_clip(self, character_id: str) -> None:
+        await obstore.delete_async(self._store, self._character_key(character_id))
+
+    async def _copy_to_scratch(self, key: str, destination: Path) -> Path | None:
+        """Stream an object into a local file (adapters and the renderer read files); None when
+        the object is not stored. The job's scratch goes with `discard_scratch`."""
+        try:
+            result = await obstore.get_async(self._store, key)
+        except FileNotFoundError:
+            return None
+        await asyncio.to_thread(destination.parent.mkdir, parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + ".part")
+        async with await anyio.open_file(partial, "wb") as file:
+            async for chunk in result.stream(min_chunk_size=READ_CHUNK_BYTES):
+                await file.write(chunk)
+        await asyncio.to_thread(partial.replace, destination)
+        return destination
 
     def scratch_dir(self, job_id: str, attempt: int) -> Path:
         return self._scratch_root / job_id / f"run-{attempt}"

@@ -32,6 +32,9 @@ ASSET_FILES = {
 }
 MEDIA_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
 REFERENCE_FILE = "reference.bin"
+SOURCE_VIDEO_FILE = "source.mp4"
+"""An uploaded MP4 an edit or an extension starts from, kept with the job's media."""
+CHARACTERS_DIR = "characters"
 READ_CHUNK_BYTES = 256 * 1024
 assert set(ASSET_FILES) == set(CONTENT_VARIANTS)
 
@@ -55,6 +58,23 @@ class MediaStore(Protocol):
     async def save_reference(self, job_id: str, data: bytes) -> None: ...
 
     async def load_reference(self, job_id: str) -> bytes | None: ...
+
+    async def save_source_video(self, job_id: str, data: bytes) -> None:
+        """An uploaded MP4 an edit or an extension starts from."""
+        ...
+
+    async def source_video_file(self, job_id: str, source_video_id: str | None) -> Path | None:
+        """A local file of what a derived job starts from: the video of `source_video_id`,
+        else the job's uploaded MP4 (a remote store copies it into the job's scratch)."""
+        ...
+
+    async def save_character_clip(self, character_id: str, data: bytes) -> None: ...
+
+    async def character_clip_file(self, character_id: str, job_id: str) -> Path | None:
+        """A local file of the character's clip, for a job that names it."""
+        ...
+
+    async def delete_character_clip(self, character_id: str) -> None: ...
 
     def scratch_dir(self, job_id: str, attempt: int) -> Path:
         """Where an upstream run writes (local disk) before its assets are committed."""
@@ -101,14 +121,7 @@ class LocalMediaStore:
         return self.job_dir(job_id) / ASSET_FILES[variant]
 
     async def save_reference(self, job_id: str, data: bytes) -> None:
-        await asyncio.to_thread(self._save_reference, job_id, data)
-
-    def _save_reference(self, job_id: str, data: bytes) -> None:
-        directory = self.job_dir(job_id)
-        directory.mkdir(parents=True, exist_ok=True)
-        temporary = directory / (REFERENCE_FILE + ".tmp")
-        temporary.write_bytes(data)
-        temporary.replace(directory / REFERENCE_FILE)
+        await asyncio.to_thread(_write_atomically, self.job_dir(job_id) / REFERENCE_FILE, data)
 
     async def load_reference(self, job_id: str) -> bytes | None:
         path = self.job_dir(job_id) / REFERENCE_FILE
@@ -116,6 +129,26 @@ class LocalMediaStore:
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             return None
+
+    async def save_source_video(self, job_id: str, data: bytes) -> None:
+        await asyncio.to_thread(_write_atomically, self.job_dir(job_id) / SOURCE_VIDEO_FILE, data)
+
+    async def source_video_file(self, job_id: str, source_video_id: str | None) -> Path | None:
+        if source_video_id is not None:
+            return self.asset_path(source_video_id, "video")
+        return self.job_dir(job_id) / SOURCE_VIDEO_FILE
+
+    def character_clip_path(self, character_id: str) -> Path:
+        return self.root / CHARACTERS_DIR / f"{character_id}.mp4"
+
+    async def save_character_clip(self, character_id: str, data: bytes) -> None:
+        await asyncio.to_thread(_write_atomically, self.character_clip_path(character_id), data)
+
+    async def character_clip_file(self, character_id: str, job_id: str) -> Path | None:
+        return self.character_clip_path(character_id)
+
+    async def delete_character_clip(self, character_id: str) -> None:
+        self.character_clip_path(character_id).unlink(missing_ok=True)
 
     def scratch_dir(self, job_id: str, attempt: int) -> Path:
         return self.job_dir(job_id) / f".run-{attempt}"
@@ -159,3 +192,10 @@ class LocalMediaStore:
 
     async def presigned_url(self, job_id: str, variant: str, expires_in_s: int) -> str | None:
         return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)

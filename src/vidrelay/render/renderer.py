@@ -14,12 +14,13 @@ looks the way it does:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc
 from PIL import Image
 
@@ -34,8 +35,9 @@ from vidrelay.media.previews import (
     write_thumbnail,
 )
 from vidrelay.render.scene import Scene
-from vidrelay.render.spec import RenderOutputs, RenderSpec
-from vidrelay.render.yuv import Planes
+from vidrelay.render.source import source_frames
+from vidrelay.render.spec import RenderOutputs, RenderSpec, SourceUse
+from vidrelay.render.yuv import Bytes, Planes
 
 ProgressCallback = Callable[[int], None]
 
@@ -103,6 +105,31 @@ class _Samples:
     tiles: list[Image.Image]
 
 
+def _source_frames(spec: RenderSpec) -> Iterator[Bytes] | None:
+    """The source's frames this render shows, decoded one at a time as they are needed."""
+    source = spec.source
+    if source is None:
+        return None
+    count = spec.prefix_frames if source.use is SourceUse.PREFIX else spec.frame_count
+    return source_frames(source.path, spec.width, spec.height, spec.fps, count)
+
+
+def _draw_frame(
+    spec: RenderSpec, scene: Scene, copied: Iterator[Bytes] | None, index: int, planes: Planes
+) -> None:
+    """An extension shows its source's frames as they are, then new ones continuing its
+    motion; an edit draws the new prompt over each of its source's frames."""
+    if copied is None:
+        scene.draw(index, planes)
+    elif index < spec.prefix_frames:
+        np.copyto(planes.packed, next(copied))
+    elif spec.prefix_frames:
+        scene.draw(index - spec.prefix_frames, planes)
+    else:
+        np.copyto(planes.packed, next(copied))
+        scene.draw_overlays(index, planes)
+
+
 def _encode(spec: RenderSpec, scene: Scene, path: Path, report: _MonotonicProgress) -> _Samples:
     frame_count = spec.frame_count
     tile_at = set(sample_indices(frame_count))
@@ -123,8 +150,9 @@ def _encode(spec: RenderSpec, scene: Scene, path: Path, report: _MonotonicProgre
         codec.color_primaries = ColorPrimaries.BT709
         codec.color_trc = ColorTrc.BT709
         codec.color_range = ColorRange.MPEG
+        copied = _source_frames(spec)
         for index in range(frame_count):
-            scene.draw(index, planes)
+            _draw_frame(spec, scene, copied, index, planes)
             frame = av.VideoFrame.from_ndarray(planes.packed, format="yuv420p")
             frame.pts = index
             frame.colorspace = _AVCOL_SPC_BT709

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from vidrelay.render.reference import reference_planes
+from vidrelay.render.source import middle_still
 from vidrelay.render.spec import RenderSpec
-from vidrelay.render.text import text_overlay
+from vidrelay.render.text import cameo_overlay, text_overlay
 from vidrelay.render.yuv import Floats, Overlay, Planes, even, mix, rgb_to_yuv, to_bytes
 
 _BLOB_COUNT = 6
@@ -31,8 +32,9 @@ class Scene:
 
     def __init__(self, spec: RenderSpec) -> None:
         self._spec = spec
+        look = spec.palette_prompt if spec.palette_prompt is not None else spec.prompt
         seed = hashlib.sha256(
-            f"{spec.prompt}\x00{spec.width}x{spec.height}\x00{spec.seconds}".encode()
+            f"{look}\x00{spec.width}x{spec.height}\x00{spec.seconds}".encode()
         ).digest()
         rng = np.random.default_rng(int.from_bytes(seed, "big"))
         palette = _palette(rng)
@@ -41,6 +43,12 @@ class Scene:
         self._gradient = _gradient_strip(palette.background, spec.width, spec.height, self._period)
         self._blobs = [_blob(rng, palette, spec.width, spec.height) for _ in range(_BLOB_COUNT)]
         self._text = text_overlay(spec.prompt, spec.width, spec.height, spec.font_path)
+        self._cameos = [
+            cameo_overlay(
+                middle_still(cameo.clip), cameo.name, spec.width, spec.height, spec.font_path
+            )
+            for cameo in spec.cameos
+        ]
         self._reference = (
             None
             if spec.reference_image is None
@@ -59,7 +67,7 @@ class Scene:
         if self._reference is None:
             for target, source in zip(planes.all(), gradient, strict=True):
                 np.copyto(target, source)
-            self._draw_overlays(index, planes)
+            self.draw_overlays(index, planes)
             return
         # A reference image: frame 0 is the image; the prompt's gradient, shapes and text
         # fade in over it, and the gradient keeps tinting it afterwards.
@@ -70,19 +78,26 @@ class Scene:
         ):
             mix(target, image, source, tint)
         if fade >= 1.0:
-            self._draw_overlays(index, planes)
+            self.draw_overlays(index, planes)
             return
         assert self._snapshot is not None
         np.copyto(self._snapshot.packed, planes.packed)
-        self._draw_overlays(index, planes)
+        self.draw_overlays(index, planes)
         planes_weight = round(256 * fade)
         mix(planes.packed, self._snapshot.packed, planes.packed, planes_weight)
 
-    def _draw_overlays(self, index: int, planes: Planes) -> None:
+    def draw_overlays(self, index: int, planes: Planes) -> None:
+        """The moving shapes, the characters and the text over whatever `planes` hold (an
+        edit draws them over its source's frames)."""
         seconds = index / self._spec.fps
         for blob in self._blobs:
             left, top = blob.top_left(seconds, self._spec.width, self._spec.height)
             blob.sprite.composite(planes, left, top)
+        margin = even(min(self._spec.width, self._spec.height) * 0.04)
+        left = margin
+        for cameo in self._cameos:
+            cameo.composite(planes, left, margin)
+            left += cameo.width + margin
         if self._text is not None:
             overlay, left, top = self._text
             overlay.composite(planes, left, top)

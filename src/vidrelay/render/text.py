@@ -118,3 +118,29 @@ def _ellipsize(lines: list[str], font: ImageFont.FreeTypeFont, max_width: int) -
     while last and font.getlength(f"{last}…") > max_width:
         last = last[:-1]
     return [*lines[:-1], f"{last.rstrip()}…"]
+
+
+def cameo_overlay(
+    still: Image.Image, name: str, width: int, height: int, font_path: str | None = None
+) -> Overlay:
+    """A character as it is drawn in: a still of its clip, framed, its name beneath."""
+    box = even(min(width, height) * 0.28)
+    picture = still.copy()
+    picture.thumbnail((box, box))
+    size = max(12, round(min(width, height) * 0.04))
+    font = prompt_font(name, size, font_path)
+    label = _ellipsize([name], font, box)[0] if font.getlength(name) > box else name
+    padding = max(4, size // 3)
+    card_width = even(max(picture.width, font.getlength(label)) + 2 * padding) + 2
+    card_height = even(picture.height + round(size * 1.4) + 3 * padding) + 2
+    card = Image.new("RGBA", (card_width, card_height), (0, 0, 0, _TEXT_PANEL_ALPHA))
+    card.paste(picture, ((card_width - picture.width) // 2, padding))
+    ImageDraw.Draw(card).text(
+        (card_width / 2, picture.height + 2 * padding),
+        label,
+        font=font,
+        fill=(255, 255, 255, 255),
+        anchor="mt",
+    )
+    pixels = np.asarray(card, dtype=np.float32) / 255.0
+    return Overlay.from_rgba(pixels[..., :3], pixels[..., 3])

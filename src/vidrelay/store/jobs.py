@@ -24,7 +24,13 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidrelay.domain.catalog import CharacterTimestamps, NormalisedRequest, Operation, RouteClass
+from vidrelay.domain.catalog import (
+    CharacterTimestamps,
+    NormalisedRequest,
+    Operation,
+    RouteClass,
+    SourceVideo,
+)
 from vidrelay.domain.errors import Conflict, InsufficientQuota, RateLimited
 from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus, SubmissionIntent
 from vidrelay.domain.limits import Limits
@@ -69,6 +75,13 @@ _JOB_COLUMNS = [
     jobs.c.intent_key_ref,
     jobs.c.intent_token,
     jobs.c.orphaned_submissions,
+    jobs.c.source_video_id,
+    jobs.c.source_seconds,
+    jobs.c.source_prompt,
+    jobs.c.source_channel,
+    jobs.c.source_upstream_job_id,
+    jobs.c.source_key_ref,
+    jobs.c.character_ids,
 ]
 _UNFINISHED_VALUES = [status.value for status in UNFINISHED]
 
@@ -83,6 +96,13 @@ _REQUEST_COLUMNS = (
     "character_timestamps",
     "params",
     "operation",
+    "source_video_id",
+    "source_seconds",
+    "source_prompt",
+    "source_channel",
+    "source_upstream_job_id",
+    "source_key_ref",
+    "character_ids",
 )
 
 
@@ -106,8 +126,27 @@ def _request(
     character_timestamps: str | None,
     params: str | None,
     operation: str | None,
+    source_video_id: str | None,
+    source_seconds: int | None,
+    source_prompt: str | None,
+    source_channel: str | None,
+    source_upstream_job_id: str | None,
+    source_key_ref: str | None,
+    character_ids: str | None,
 ) -> NormalisedRequest:
     """The accepted request as `_request_values` stored it."""
+    source = (
+        None
+        if source_seconds is None
+        else SourceVideo(
+            seconds=source_seconds,
+            video_id=source_video_id,
+            prompt=source_prompt,
+            channel=source_channel,
+            upstream_job_id=source_upstream_job_id,
+            key_ref=source_key_ref,
+        )
+    )
     return NormalisedRequest(
         model=model,
         route_class=RouteClass(route_class),
@@ -120,6 +159,8 @@ def _request(
         ),
         params=json.loads(params) if params else {},
         operation=Operation(operation) if operation else Operation.CREATE,
+        source=source,
+        character_ids=tuple(json.loads(character_ids)) if character_ids else (),
     )
 
 
@@ -128,6 +169,19 @@ def _request_values(request: NormalisedRequest) -> dict[str, Any]:
         **request.standard_fields(),
         "params": json.dumps(dict(request.params)) if request.params else None,
         "operation": None if request.operation is Operation.CREATE else request.operation.value,
+        "character_ids": json.dumps(list(request.character_ids)) if request.character_ids else None,
+        **_source_values(request.source),
+    }
+
+
+def _source_values(source: SourceVideo | None) -> dict[str, Any]:
+    return {
+        "source_video_id": source.video_id if source else None,
+        "source_seconds": source.seconds if source else None,
+        "source_prompt": source.prompt if source else None,
+        "source_channel": source.channel if source else None,
+        "source_upstream_job_id": source.upstream_job_id if source else None,
+        "source_key_ref": source.key_ref if source else None,
     }
 
 
@@ -203,6 +257,11 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
         "progress": 0,
         "created_at": int(now),
         "attempts": 0,
+        "remixed_from_video_id": (
+            request.source.video_id
+            if request.source is not None and request.operation is Operation.REMIX
+            else None
+        ),
     }
     row = (
         await conn.execute(insert(jobs).values(created_ts=now, **values).returning(*_JOB_COLUMNS))
@@ -216,7 +275,13 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
             note=" ".join(
                 filter(
                     None,
-                    (request.model, f"{request.seconds}s", request.size, request.params_text()),
+                    (
+                        None if request.operation is Operation.CREATE else request.operation.value,
+                        request.model,
+                        f"{request.seconds}s",
+                        request.size,
+                        request.params_text(),
+                    ),
                 )
             ),
             actor=job.key_id,
@@ -255,29 +320,49 @@ async def _claim_idempotency_key(
     conn: AsyncConnection, job: NewJob, now: float
 ) -> JobRecord | None:
     """The job an earlier identical request created, or None after reserving the key."""
+    assert job.idempotency_key is not None
+    earlier_id = await claim_idempotency_key(
+        conn, job.tenant_id, job.idempotency_key, job.request_hash or "", job.id, now
+    )
+    if earlier_id is None:
+        return None
+    first = await get_job(conn, earlier_id, include_deleted=True)
+    assert first is not None
+    return first
+
+
+async def claim_idempotency_key(
+    conn: AsyncConnection,
+    tenant_id: str,
+    idempotency_key: str,
+    request_hash: str,
+    new_id: str,
+    now: float,
+) -> str | None:
+    """The id (a job's, a character's) an earlier identical request made within the window,
+    or None after reserving the key for `new_id`; a 409 when the key came with another
+    request."""
     key_match = (
-        idempotency_keys.c.tenant_id == job.tenant_id,
-        idempotency_keys.c.idempotency_key == job.idempotency_key,
+        idempotency_keys.c.tenant_id == tenant_id,
+        idempotency_keys.c.idempotency_key == idempotency_key,
     )
     earlier = (await conn.execute(select(idempotency_keys).where(*key_match))).first()
     if earlier is not None and earlier.created_at >= now - IDEMPOTENCY_WINDOW_S:
-        if earlier.request_hash != job.request_hash:
+        if earlier.request_hash != request_hash:
             raise Conflict(
                 "This Idempotency-Key was already used with a different request; use a new "
                 "key for a new request.",
                 code="idempotency_key_reused",
             )
-        first = await get_job(conn, earlier.job_id, include_deleted=True)
-        assert first is not None
-        return first
+        return str(earlier.job_id)
     if earlier is not None:
         await conn.execute(delete(idempotency_keys).where(*key_match))
     await conn.execute(
         insert(idempotency_keys).values(
-            tenant_id=job.tenant_id,
-            idempotency_key=job.idempotency_key,
-            request_hash=job.request_hash or "",
-            job_id=job.id,
+            tenant_id=tenant_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            job_id=new_id,
             created_at=int(now),
         )
     )
@@ -386,11 +471,14 @@ class QueuedJob:
     """What the dispatcher needs to route a queued job before it claims it."""
 
     id: str
-    model: str
-    route_class: str
+    request: NormalisedRequest
     created_at: int
     channel: str | None
     upstream_job_id: str | None
+
+    @property
+    def model(self) -> str:
+        return self.request.model
 
 
 async def due_queued(conn: AsyncConnection, now: float, limit: int) -> list[QueuedJob]:
@@ -398,17 +486,25 @@ async def due_queued(conn: AsyncConnection, now: float, limit: int) -> list[Queu
     rows = await conn.execute(
         select(
             jobs.c.id,
-            jobs.c.model,
-            jobs.c.route_class,
             jobs.c.created_at,
             jobs.c.channel,
             jobs.c.upstream_job_id,
+            *(jobs.c[column] for column in _REQUEST_COLUMNS),
         )
         .where(_due(now))
         .order_by(jobs.c.created_ts)
         .limit(limit)
     )
-    return [QueuedJob(**row._asdict()) for row in rows]
+    return [
+        QueuedJob(
+            row.id,
+            _request(*(getattr(row, column) for column in _REQUEST_COLUMNS)),
+            row.created_at,
+            row.channel,
+            row.upstream_job_id,
+        )
+        for row in rows
+    ]
 
 
 async def claim_job(

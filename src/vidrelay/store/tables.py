@@ -120,10 +120,31 @@ jobs = Table(
     Column("intent_key_ref", String(16), nullable=True),
     Column("intent_token", String(64), nullable=True),
     Column("orphaned_submissions", Integer, nullable=False, default=0, server_default="0"),
+    # a remix, extension or edit: its source (a video of the tenant's, and the channel, upstream
+    # id and key that made it; or an uploaded MP4 kept with the job's media) and its length
+    Column("source_video_id", String(60), nullable=True),
+    Column("source_seconds", Integer, nullable=True),
+    Column("source_prompt", Text, nullable=True),
+    Column("source_channel", String(80), nullable=True),
+    Column("source_upstream_job_id", String(200), nullable=True),
+    Column("source_key_ref", String(16), nullable=True),
+    Column("character_ids", Text, nullable=True),  # JSON list of `char_…` a create names
     Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_key_status", "key_id", "status"),
     Index("ix_jobs_tenant_status", "tenant_id", "status"),
+)
+
+characters = Table(
+    "characters",
+    metadata,
+    Column("id", String(60), primary_key=True),  # char_…
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("seconds", Float, nullable=False),  # the clip's length (its file is in media storage)
+    Column("price_micros", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_characters_tenant", "tenant_id"),
 )
 
 price_rules = Table(

@@ -33,6 +33,8 @@ class VideoUsage:
     """Seconds of video of the jobs that did not fail."""
     amount_micros: int
     """What the tenant paid: prices of the jobs that did not fail."""
+    operation: str | None = None
+    """`create`, `remix`, `extension` or `edit` when grouped by operation."""
 
     @property
     def in_progress(self) -> int:
@@ -73,6 +75,7 @@ async def video_usage(
     end: int,
     by_day: bool,
     by_model: bool,
+    by_operation: bool = False,
 ) -> list[VideoUsage]:
     """A tenant's jobs created in [start, end), grouped by UTC day and/or model, oldest day
     first. Groups with no job are absent; ungrouped, the answer is one row, or none."""
@@ -80,6 +83,7 @@ async def video_usage(
         select(
             (jobs.c.created_at - jobs.c.created_at % SECONDS_PER_DAY).label("day_start"),
             jobs.c.model,
+            func.coalesce(jobs.c.operation, "create").label("operation"),
             jobs.c.status,
             cast(jobs.c.seconds, Integer).label("seconds"),
             jobs.c.price_micros,
@@ -92,6 +96,8 @@ async def video_usage(
         keys.append(window.c.day_start)
     if by_model:
         keys.append(window.c.model)
+    if by_operation:
+        keys.append(window.c.operation)
     not_failed = window.c.status != JobStatus.FAILED.value
     query = select(
         *keys,
@@ -116,6 +122,7 @@ async def video_usage(
                 failed=int(row.failed),
                 seconds=int(row.seconds),
                 amount_micros=int(row.amount),
+                operation=row.operation if by_operation else None,
             )
         )
     return usage

@@ -21,6 +21,16 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from vidrelay.domain.catalog import NormalisedRequest
+from vidrelay.domain.channels import OperationSupport
+
+
+@dataclass(frozen=True)
+class CharacterInput:
+    """A character a create names: its id (ours, `char_…`), name and stored clip."""
+
+    id: str
+    name: str
+    clip: Path
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,11 @@ class UpstreamRequest:
     submission_token: str = ""
     """Unique to this submission. An adapter whose protocol lets the client name a task sends
     it, so that `find_submission` can ask for the task after a crash lost its id."""
+    source_video: Path | None = None
+    """A remix's, extension's or edit's source as a stored MP4 (an upload, or the source job's
+    video); `request.source` says which video it is and, when this channel made it, the
+    upstream's own id of it."""
+    characters: tuple[CharacterInput, ...] = ()
 
     @property
     def model(self) -> str:
@@ -135,9 +150,13 @@ class Upstream(Protocol):
     name: str
     cost_per_second_micros: int
     """What a second of video costs us on this channel, so operators see their margin."""
+    operations: OperationSupport
+    """The remixes, extensions, edits and characters it can submit (the engine routes only
+    those to it); a create is always supported."""
 
     async def submit(self, request: UpstreamRequest, key: str) -> str:
-        """Start the job upstream; return the upstream's job id."""
+        """Start the job upstream (a create, or `request.request.operation`); return the
+        upstream's job id."""
         ...
 
     async def poll(self, upstream_job_id: str, key: str) -> UpstreamStatus:

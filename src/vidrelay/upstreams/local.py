@@ -1,7 +1,10 @@
 """The `local` adapter: the built-in renderer as an upstream, so vidrelay works offline.
 
-It serves every row of the catalog (both route classes). A character from `character_url` is
-accepted and ignored: the renderer has no notion of characters.
+It serves every row of the catalog (both route classes) and every operation, from the stored
+MP4s: a remix re-renders the new prompt with its source's colours and motion, an extension plays
+its source and then renders the new seconds (the result is as long as both), an edit draws the
+new prompt over its source's frames, and a character a create names is drawn in (a still of its
+clip, its name beneath). A `character_url` is accepted and ignored.
 
 A render whose worker process died (OOM killer, SIGKILL) is reported as a lost job, so the engine
 submits it again on the healed pool (as many times as the engine allows a job to be lost).
@@ -13,8 +16,10 @@ import secrets
 import shutil
 from pathlib import Path
 
+from vidrelay.domain.catalog import Operation
+from vidrelay.domain.channels import OperationSupport
 from vidrelay.render.pool import RenderPool, RenderTask, RenderWorkerLost
-from vidrelay.render.spec import RenderSpec
+from vidrelay.render.spec import Cameo, RenderSpec, SourceClip, SourceUse
 from vidrelay.upstreams.base import (
     KeyProbe,
     UpstreamError,
@@ -53,15 +58,26 @@ class LocalUpstream:
         shutil.rmtree(work_dir, ignore_errors=True)  # leftovers of a previous process
         work_dir.mkdir(parents=True, exist_ok=True)
 
+    operations = OperationSupport(
+        from_file=frozenset(
+            {Operation.REMIX, Operation.EXTENSION, Operation.EDIT, Operation.CHARACTER}
+        )
+    )
+
     async def submit(self, request: UpstreamRequest, key: str = "") -> str:
         upstream_job_id = f"local_{secrets.token_hex(12)}"
+        normalised = request.request
+        source = normalised.source
         spec = RenderSpec(
-            prompt=request.request.prompt,
-            width=request.request.width,
-            height=request.request.height,
-            seconds=int(request.request.seconds),
+            prompt=normalised.prompt,
+            width=normalised.width,
+            height=normalised.height,
+            seconds=int(normalised.seconds),
             reference_image=request.reference_image,
             font_path=self._font_path,
+            palette_prompt=source.prompt if source is not None else None,
+            source=_source_clip(request),
+            cameos=tuple(Cameo(c.name, str(c.clip)) for c in request.characters),
         )
         self._tasks[upstream_job_id] = self._pool.submit(spec, self._work_dir / upstream_job_id)
         if request.submission_token:
@@ -127,3 +143,19 @@ class LocalUpstream:
     async def close(self) -> None:
         for upstream_job_id in list(self._tasks):
             await self.release(upstream_job_id)
+
+
+_SOURCE_USE = {Operation.EXTENSION: SourceUse.PREFIX, Operation.EDIT: SourceUse.BACKDROP}
+
+
+def _source_clip(request: UpstreamRequest) -> SourceClip | None:
+    """The source an extension or an edit renders from (a remix only takes its look)."""
+    use = _SOURCE_USE.get(request.request.operation)
+    source = request.request.source
+    if use is None or source is None:
+        return None
+    if request.source_video is None or not request.source_video.exists():
+        raise UpstreamError(
+            "The source video is no longer stored here.", code="source_video_unavailable"
+        )
+    return SourceClip(str(request.source_video), source.seconds, use)

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
+from vidrelay.domain.channels import CREATE_ONLY
 from vidrelay.upstreams.ark.errors import (
     BALANCE_EXHAUSTED,
     MODERATION_BLOCKED,
@@ -56,6 +57,9 @@ class ArkUpstream:
     (until `release`): Ark's URLs are signed and expire, so a fresh one is asked for whenever
     the remembered one fails.
     """
+
+    operations = CREATE_ONLY
+    """No remix, extension, edit or character on this protocol."""
 
     def __init__(
         self,

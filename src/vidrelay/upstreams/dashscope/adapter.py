@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
+from vidrelay.domain.channels import CREATE_ONLY
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -62,6 +63,9 @@ class DashScopeUpstream:
     Holds one connection pool, the video URLs that task answers named and when this process
     submitted each task (both until `release`).
     """
+
+    operations = CREATE_ONLY
+    """No remix, extension, edit or character on this protocol."""
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from vidrelay.domain.channels import CREATE_ONLY
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -49,6 +50,12 @@ class GeminiUpstream:
 
     Holds one connection pool and the video URIs that operations named (until `release`).
     """
+
+    operations = CREATE_ONLY
+    """No remix, edit or character here yet. Veo 3.1 extends a video it made (its `video.uri`)
+    by a fixed 7 s (https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/video/
+    extend-videos), which needs that URI kept at collect and a model declared with that
+    extension length: declared absent until then."""
 
     def __init__(
         self,

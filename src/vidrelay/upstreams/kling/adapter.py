@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from vidrelay.domain.channels import CREATE_ONLY
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -72,6 +73,12 @@ class KlingUpstream:
     Holds one connection pool, the signed tokens of its keys and the video URLs that task
     queries named (until `release`).
     """
+
+    operations = CREATE_ONLY
+    """No remix, edit or character here yet. Kling extends a video it made by its own video id
+    (`task_result.videos[0].id`, not the task id this adapter keeps) by a fixed 4-5 s segment
+    (https://docs.comfy.org/built-in-nodes/KlingVideoExtendNode), which needs that id kept at
+    collect and a model declared with that extension length: declared absent until then."""
 
     def __init__(
         self,

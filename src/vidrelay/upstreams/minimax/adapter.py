@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from vidrelay.domain.channels import CREATE_ONLY
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -49,6 +50,9 @@ class MiniMaxUpstream:
     Holds one connection pool and the file ids of finished tasks (until `release`), so the
     video is fetched without asking for the task's status again.
     """
+
+    operations = CREATE_ONLY
+    """No remix, extension, edit or character on this protocol."""
 
     def __init__(
         self,

@@ -4,13 +4,17 @@ docstring for the protocol and its tolerances)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from vidrelay.domain.catalog import Operation
+from vidrelay.domain.channels import OperationSupport
 from vidrelay.upstreams.base import (
+    CharacterInput,
     FailureKind,
     KeyProbe,
     UpstreamError,
@@ -30,7 +34,7 @@ from vidrelay.upstreams.http import (
 )
 from vidrelay.upstreams.messages import key_hint
 from vidrelay.upstreams.openai.errors import UPSTREAM_ID, error_details
-from vidrelay.upstreams.openai.request import submit_parts
+from vidrelay.upstreams.openai.request import derived_call, submit_parts
 from vidrelay.upstreams.openai.status import (
     poll_after_s,
     progress_percent,
@@ -69,11 +73,81 @@ class OpenAIUpstream:
         )
         self._video_urls: dict[str, str] = {}
         self._variants_offered = True
+        self._characters: dict[tuple[str, str], str] = {}
+        """(key digest, our `char_…`) → the upstream's id of that character."""
+
+    operations = OperationSupport(
+        by_upstream_id=frozenset({Operation.REMIX, Operation.EXTENSION, Operation.EDIT}),
+        from_file=frozenset({Operation.EXTENSION, Operation.EDIT, Operation.CHARACTER}),
+    )
+    """Passed through to the official endpoints; a remix only of a video this channel made."""
 
     async def submit(self, request: UpstreamRequest, key: str) -> str:
-        response = await self._http.send(
-            "POST", self._http.url("/v1/videos"), key, files=submit_parts(request)
-        )
+        if request.request.operation is Operation.CREATE:
+            characters = await self._upstream_characters(request.characters, key)
+            response = await self._http.send(
+                "POST", self._http.url("/v1/videos"), key, files=submit_parts(request, characters)
+            )
+        else:
+            response = await self._send_derived(request, key)
+        return self._submitted(response, key)
+
+    async def _send_derived(self, request: UpstreamRequest, key: str) -> httpx.Response:
+        source = request.request.source
+        held = source.upstream_job_id if source and source.channel == self.name else None
+        call = derived_call(request, held)
+        url = self._http.url(call.path)
+        if call.json is not None:
+            return await self._http.send("POST", url, key, json=call.json)
+        if not call.needs_file:
+            return await self._http.send("POST", url, key, files=call.parts)
+        if request.source_video is None or not request.source_video.exists():
+            raise UpstreamError(
+                "The source video is no longer stored here.", code="source_video_unavailable"
+            )
+        with request.source_video.open("rb") as video:
+            return await self._http.send(
+                "POST", url, key, files=[*call.parts, ("video", ("source.mp4", video, "video/mp4"))]
+            )
+
+    async def _upstream_characters(
+        self, characters: tuple[CharacterInput, ...], key: str
+    ) -> tuple[str, ...]:
+        """The upstream's ids of the characters a create names, each uploaded once per key
+        (`POST /v1/videos/characters`; an upstream knows a character only on its account)."""
+        ids: list[str] = []
+        for character in characters:
+            known = self._characters.get((_key_digest(key), character.id))
+            if known is None:
+                known = await self._create_character(character, key)
+                self._characters[(_key_digest(key), character.id)] = known
+            ids.append(known)
+        return tuple(ids)
+
+    async def _create_character(self, character: CharacterInput, key: str) -> str:
+        with character.clip.open("rb") as clip:
+            response = await self._http.send(
+                "POST",
+                self._http.url("/v1/videos/characters"),
+                key,
+                files=[
+                    ("name", (None, character.name, None)),
+                    ("video", ("character.mp4", clip, "video/mp4")),
+                ],
+            )
+        if not response.is_success:
+            raise self._error(response, key)
+        upstream_id = required_json_object(response).get("id")
+        if not isinstance(upstream_id, str) or not upstream_id:
+            raise UpstreamError(
+                "The upstream made the character but returned no id.",
+                code="upstream_bad_response",
+                kind=FailureKind.UNAVAILABLE,
+            )
+        return upstream_id
+
+    def _submitted(self, response: httpx.Response, key: str) -> str:
+        """The upstream's id of the job a submit made."""
         if response.status_code in (404, 405):
             # No such endpoint or model on this channel (a wrong base URL, a model map that
             # names a model it lacks): another channel may serve the job, so not a refusal.
@@ -258,3 +332,8 @@ class OpenAIUpstream:
     def _clean(self, message: str, key: str, upstream_job_id: str | None = None) -> str:
         cleaned = self._http.clean(message, [upstream_job_id or ""], key=key)
         return UPSTREAM_ID.sub("[redacted]", cleaned)
+
+
+def _key_digest(key: str) -> str:
+    """Which key a cached character belongs to, without keeping the key itself around."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]

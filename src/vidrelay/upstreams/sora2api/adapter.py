@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import structlog
 
+from vidrelay.domain.channels import CREATE_ONLY
 from vidrelay.outbound import OutboundError, OutboundRefused, guarded_request
 from vidrelay.retry_after import retry_after_s
 from vidrelay.upstreams.base import (
@@ -55,6 +56,9 @@ _LOOPBACK_HOSTS = frozenset({"localhost", "::1"})
 
 class Sora2ApiUpstream:
     """One sora2api channel. `outbound_allowlist` is the SSRF guard's, for `character_url`."""
+
+    operations = CREATE_ONLY
+    """No remix, extension, edit or character on this protocol."""
 
     def __init__(
         self,

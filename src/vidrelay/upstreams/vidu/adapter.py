@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
+from vidrelay.domain.channels import CREATE_ONLY
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -57,6 +58,9 @@ class ViduUpstream:
     """One channel of the Vidu API; `base_url` is its root (`https://api.vidu.com`, or
     `https://api.vidu.cn` in China). Holds one connection pool and the video URLs that
     status answers named (until `release`): they expire, so a failed download asks again."""
+
+    operations = CREATE_ONLY
+    """No remix, extension, edit or character on this protocol."""
 
     def __init__(
         self,
