@@ -26,7 +26,7 @@ from tests.engine.conftest import Stack, accept, wait_terminal
 from tests.engine.test_runner import RejectingUpstream
 from tests.fakes.media import tiny_mp4
 from vidrelay.api.app import create_app
-from vidrelay.domain.catalog import RouteClass
+from vidrelay.domain.catalog import NormalisedRequest, RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.domain.jobs import JobStatus
 from vidrelay.engine.channels import ChannelRegistry
@@ -54,6 +54,10 @@ FAST = {
     "circuit_failure_threshold": 2,
     "channel_disable_after_trips": 2,
 }
+
+SORA_2_REQUEST = NormalisedRequest(
+    model="sora-2", route_class=RouteClass.OFFICIAL, seconds="4", size="720x1280", prompt="x"
+)
 
 
 def vendor(**overrides: Any) -> Channel:
@@ -251,13 +255,13 @@ async def test_a_breaker_one_engine_trips_keeps_the_other_off_and_trips_add_up_t
         engine(stack, breaker_settings, upstream, run=False) as first,
         engine(stack, breaker_settings, upstream, run=False) as second,
     ):
-        assert await second.plan("sora-2", RouteClass.OFFICIAL, {}) == [channel]
+        assert await second.plan(SORA_2_REQUEST, {}) == [channel]
         for _ in range(2):  # the threshold: the circuit opens (trip 1)
             verdict = await first.health.record_failure(channel, "sk-up-1", outage())
             assert verdict.disable_reason is None
 
         async def kept_off() -> bool:
-            return await second.plan("sora-2", RouteClass.OFFICIAL, {}) == []
+            return await second.plan(SORA_2_REQUEST, {}) == []
 
         await eventually(kept_off)
         await second.health.record_failure(channel, "sk-up-1", outage())
@@ -282,7 +286,7 @@ async def test_an_enable_through_an_api_process_clears_the_breakers_in_a_worker(
     ):
         for key in channel.keys:
             await worker.health.record_failure(channel, key, refused)
-        assert await worker.plan("sora-2", RouteClass.OFFICIAL, {}) == []
+        assert await worker.plan(SORA_2_REQUEST, {}) == []
         shown = (await api.get(f"/admin/channels/{channel.name}", headers=ADMIN)).json()
         assert shown["health"]["keys_cooling_down"] == 2
 
@@ -290,7 +294,7 @@ async def test_an_enable_through_an_api_process_clears_the_breakers_in_a_worker(
         assert enabled.status_code == 200, enabled.text
 
         async def back_on() -> bool:
-            return await worker.plan("sora-2", RouteClass.OFFICIAL, {}) == [channel]
+            return await worker.plan(SORA_2_REQUEST, {}) == [channel]
 
         await eventually(back_on)
         shown = (await api.get(f"/admin/channels/{channel.name}", headers=ADMIN)).json()
