@@ -21,6 +21,7 @@ from sqlalchemy import update
 
 from tests.api.test_videos import auth, create
 from tests.conftest import KeyMaker, make_settings, wait_for_status
+from tests.fakes.media import tiny_mp4
 from tests.fakes.s3 import S3Server, moto_s3
 from vidrelay.api.app import create_app
 from vidrelay.api.content import requested_range
@@ -269,3 +270,64 @@ async def test_an_api_process_and_a_worker_on_other_disks_share_media_through_th
         first = next(container.decode(video=0)).to_ndarray(format="rgb24")
     red, green, blue = first[..., 0].mean(), first[..., 1].mean(), first[..., 2].mean()
     assert red > 150 and red > green + 60 and red > blue + 60
+
+
+async def test_derived_videos_on_another_disk_read_their_sources_and_clips_from_the_bucket(
+    tmp_path: Path, database_url: str, s3: S3Server, bucket: str
+) -> None:
+    """An extension of a stored video, an edit of an uploaded MP4 and a create naming a
+    character: the API stores the upload and the clip in the bucket, the worker (its own data
+    directory) copies them into its scratch to render, then cleans up."""
+    shared = s3.settings(bucket)
+    api_settings = make_settings(tmp_path / "api", database_url, engine=False, **shared)
+    worker_settings = make_settings(tmp_path / "worker", database_url, **shared)
+    application = create_app(api_settings)
+    async with application.router.lifespan_context(application):
+        worker = Engine(await open_instance(worker_settings, serves_http=False))
+        worker.start()
+        try:
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                key = await _key(application)
+                source = await completed_video(client, key, seconds="4")
+                extended = await client.post(
+                    "/v1/videos/extensions",
+                    headers=auth(key),
+                    json={"prompt": "it goes on", "seconds": "4", "video": {"id": source["id"]}},
+                )
+                assert extended.status_code == 200, extended.text
+                edited = await client.post(
+                    "/v1/videos/edits",
+                    headers=auth(key),
+                    data={"prompt": "make it night"},
+                    files={"video": ("clip.mp4", tiny_mp4(), "video/mp4")},
+                )
+                assert edited.status_code == 200, edited.text
+                assert s3.keys(bucket, f"media/{edited.json()['id']}/source.mp4")
+                character = await client.post(
+                    "/v1/videos/characters",
+                    headers=auth(key),
+                    data={"name": "Mira"},
+                    files={"video": ("clip.mp4", tiny_mp4(), "video/mp4")},
+                )
+                assert character.status_code == 200, character.text
+                character_id = character.json()["id"]
+                assert s3.keys(bucket, f"media/characters/{character_id}.mp4")
+                named = await client.post(
+                    "/v1/videos",
+                    headers=auth(key),
+                    json={"prompt": "Mira waves", "characters": [{"id": character_id}]},
+                )
+                assert named.status_code == 200, named.text
+                for video in (extended.json(), edited.json(), named.json()):
+                    done = await wait_for_status(client, video["id"], key)
+                    assert done["status"] == "completed", done
+                extended_mp4 = s3.read(bucket, f"media/{extended.json()['id']}/video.mp4")
+        finally:
+            await worker.stop()
+    with av.open(io.BytesIO(extended_mp4)) as container:
+        stream = container.streams.video[0]
+        assert stream.duration is not None and stream.time_base is not None
+        assert float(stream.duration * stream.time_base) == pytest.approx(8.0)
+    assert not any((tmp_path / "api").rglob("*.mp4"))  # the API kept nothing on its disk
+    assert not any((tmp_path / "worker").rglob("*.mp4"))  # the worker's copies went with it
