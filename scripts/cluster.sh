@@ -16,8 +16,8 @@
 #   CLUSTER_API_PORTS ("8001 8002"), CLUSTER_WORKER_METRICS_PORTS ("9101 9102": one worker
 #   each), CLUSTER_S3_PORT (9000), CLUSTER_DATABASE (vidrelay_cluster, created on the suite's
 #   PostgreSQL unless VIDRELAY_DATABASE_URL is given), CLUSTER_REDIS_DB (1, unless
-#   VIDRELAY_REDIS_URL is given), CLUSTER_MEDIA (auto | s3 | dir; auto = s3 once vidrelay has
-#   VIDRELAY_MEDIA_URL, else one media directory all four processes share).
+#   VIDRELAY_REDIS_URL is given), CLUSTER_MEDIA (s3, the default: every process has its own
+#   data directory, as on separate hosts; dir: one media directory all four processes share).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,17 +60,9 @@ launch() { # name command...: in a session of its own (its children stop with it
 }
 
 media_mode() {
-  local mode=${CLUSTER_MEDIA:-auto}
-  if [ "$mode" = auto ]; then
-    if PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
-      'import sys; from vidrelay.settings import Settings; sys.exit("media_url" not in Settings.model_fields)'; then
-      mode=s3
-    else
-      mode=dir
-    fi
-  fi
+  local mode=${CLUSTER_MEDIA:-s3}
   case $mode in s3 | dir) echo "$mode" ;; *)
-    echo "cluster: CLUSTER_MEDIA must be auto, s3 or dir (got $mode)" >&2
+    echo "cluster: CLUSTER_MEDIA must be s3 or dir (got $mode)" >&2
     return 2
     ;;
   esac

@@ -13,8 +13,8 @@ A process's counters die with it, so each kill happens with the `jobs` table loc
 be accepted or finished meanwhile): the victim's last scrape is then its final count, and the
 counts of every incarnation must add up to the database's.
 
-Media: S3 (moto) once vidrelay reads `VIDRELAY_MEDIA_URL`, else one directory every process
-shares; `scripts/cluster.sh` decides (`CLUSTER_MEDIA=auto`, see `media_mode` there), and
+Media: S3 (moto), each process with its own data directory as on separate hosts
+(`CLUSTER_MEDIA=dir` in `scripts/cluster.sh` shares one directory instead);
 `ChaosOutcome.media` says which ran.
 """
 
