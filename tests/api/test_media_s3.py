@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -231,11 +232,12 @@ async def test_expiry_and_delete_remove_the_objects_from_the_bucket(
             assert s3.keys(bucket) == []
 
 
-async def test_an_api_process_and_a_worker_on_other_disks_share_media_through_the_bucket(
+@asynccontextmanager
+async def api_and_worker_on_other_disks(
     tmp_path: Path, database_url: str, s3: S3Server, bucket: str
-) -> None:
-    """The API saves the reference image, the worker (its own data directory, as on another
-    host) renders from it and uploads the video, the API serves it."""
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """An API process (no engine) and a worker, each with its own data directory as on two
+    hosts, sharing the database and the bucket: a client of the API and a key."""
     shared = s3.settings(bucket)
     api_settings = make_settings(tmp_path / "api", database_url, engine=False, **shared)
     worker_settings = make_settings(tmp_path / "worker", database_url, **shared)
@@ -246,22 +248,33 @@ async def test_an_api_process_and_a_worker_on_other_disks_share_media_through_th
         try:
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                key = await _key(application)
-                image = io.BytesIO()
-                Image.new("RGB", (300, 500), (255, 0, 0)).save(image, format="JPEG")
-                response = await client.post(
-                    "/v1/videos",
-                    data={"prompt": "a red room", "size": "1280x720"},
-                    files={"input_reference": ("red.jpg", image.getvalue(), "image/jpeg")},
-                    headers=auth(key),
-                )
-                assert response.status_code == 200, response.text
-                video_id = response.json()["id"]
-                assert s3.keys(bucket, f"media/{video_id}/") == [f"media/{video_id}/reference.bin"]
-                assert (await wait_for_status(client, video_id, key))["status"] == "completed"
-                content = await client.get(f"/v1/videos/{video_id}/content", headers=auth(key))
+                yield client, await _key(application)
         finally:
             await worker.stop()
+
+
+async def test_an_api_process_and_a_worker_on_other_disks_share_media_through_the_bucket(
+    tmp_path: Path, database_url: str, s3: S3Server, bucket: str
+) -> None:
+    """The API saves the reference image, the worker (its own data directory, as on another
+    host) renders from it and uploads the video, the API serves it."""
+    async with api_and_worker_on_other_disks(tmp_path, database_url, s3, bucket) as (
+        client,
+        key,
+    ):
+        image = io.BytesIO()
+        Image.new("RGB", (300, 500), (255, 0, 0)).save(image, format="JPEG")
+        response = await client.post(
+            "/v1/videos",
+            data={"prompt": "a red room", "size": "1280x720"},
+            files={"input_reference": ("red.jpg", image.getvalue(), "image/jpeg")},
+            headers=auth(key),
+        )
+        assert response.status_code == 200, response.text
+        video_id = response.json()["id"]
+        assert s3.keys(bucket, f"media/{video_id}/") == [f"media/{video_id}/reference.bin"]
+        assert (await wait_for_status(client, video_id, key))["status"] == "completed"
+        content = await client.get(f"/v1/videos/{video_id}/content", headers=auth(key))
     assert content.status_code == 200
     assert content.content == s3.read(bucket, f"media/{video_id}/video.mp4")
     assert not any((tmp_path / "api").rglob("*.mp4"))  # the API never had it on disk
@@ -278,53 +291,44 @@ async def test_derived_videos_on_another_disk_read_their_sources_and_clips_from_
     """An extension of a stored video, an edit of an uploaded MP4 and a create naming a
     character: the API stores the upload and the clip in the bucket, the worker (its own data
     directory) copies them into its scratch to render, then cleans up."""
-    shared = s3.settings(bucket)
-    api_settings = make_settings(tmp_path / "api", database_url, engine=False, **shared)
-    worker_settings = make_settings(tmp_path / "worker", database_url, **shared)
-    application = create_app(api_settings)
-    async with application.router.lifespan_context(application):
-        worker = Engine(await open_instance(worker_settings, serves_http=False))
-        worker.start()
-        try:
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                key = await _key(application)
-                source = await completed_video(client, key, seconds="4")
-                extended = await client.post(
-                    "/v1/videos/extensions",
-                    headers=auth(key),
-                    json={"prompt": "it goes on", "seconds": "4", "video": {"id": source["id"]}},
-                )
-                assert extended.status_code == 200, extended.text
-                edited = await client.post(
-                    "/v1/videos/edits",
-                    headers=auth(key),
-                    data={"prompt": "make it night"},
-                    files={"video": ("clip.mp4", tiny_mp4(), "video/mp4")},
-                )
-                assert edited.status_code == 200, edited.text
-                assert s3.keys(bucket, f"media/{edited.json()['id']}/source.mp4")
-                character = await client.post(
-                    "/v1/videos/characters",
-                    headers=auth(key),
-                    data={"name": "Mira"},
-                    files={"video": ("clip.mp4", tiny_mp4(), "video/mp4")},
-                )
-                assert character.status_code == 200, character.text
-                character_id = character.json()["id"]
-                assert s3.keys(bucket, f"media/characters/{character_id}.mp4")
-                named = await client.post(
-                    "/v1/videos",
-                    headers=auth(key),
-                    json={"prompt": "Mira waves", "characters": [{"id": character_id}]},
-                )
-                assert named.status_code == 200, named.text
-                for video in (extended.json(), edited.json(), named.json()):
-                    done = await wait_for_status(client, video["id"], key)
-                    assert done["status"] == "completed", done
-                extended_mp4 = s3.read(bucket, f"media/{extended.json()['id']}/video.mp4")
-        finally:
-            await worker.stop()
+    async with api_and_worker_on_other_disks(tmp_path, database_url, s3, bucket) as (
+        client,
+        key,
+    ):
+        source = await completed_video(client, key, seconds="4")
+        extended = await client.post(
+            "/v1/videos/extensions",
+            headers=auth(key),
+            json={"prompt": "it goes on", "seconds": "4", "video": {"id": source["id"]}},
+        )
+        assert extended.status_code == 200, extended.text
+        edited = await client.post(
+            "/v1/videos/edits",
+            headers=auth(key),
+            data={"prompt": "make it night"},
+            files={"video": ("clip.mp4", tiny_mp4(), "video/mp4")},
+        )
+        assert edited.status_code == 200, edited.text
+        assert s3.keys(bucket, f"media/{edited.json()['id']}/source.mp4")
+        character = await client.post(
+            "/v1/videos/characters",
+            headers=auth(key),
+            data={"name": "Mira"},
+            files={"video": ("clip.mp4", tiny_mp4(), "video/mp4")},
+        )
+        assert character.status_code == 200, character.text
+        character_id = character.json()["id"]
+        assert s3.keys(bucket, f"media/characters/{character_id}.mp4")
+        named = await client.post(
+            "/v1/videos",
+            headers=auth(key),
+            json={"prompt": "Mira waves", "characters": [{"id": character_id}]},
+        )
+        assert named.status_code == 200, named.text
+        for video in (extended.json(), edited.json(), named.json()):
+            done = await wait_for_status(client, video["id"], key)
+            assert done["status"] == "completed", done
+        extended_mp4 = s3.read(bucket, f"media/{extended.json()['id']}/video.mp4")
     with av.open(io.BytesIO(extended_mp4)) as container:
         stream = container.streams.video[0]
         assert stream.duration is not None and stream.time_base is not None
