@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Source me: installs (if missing) and starts what the test suite needs, PostgreSQL and Redis on
-# loopback (their URLs exported) and a CJK font for the renderer's tests. Idempotent and quick
-# when all is already there.
+# loopback (their URLs exported), a CJK font for the renderer's tests and Chromium for the
+# console's. Idempotent and quick when all is already there.
 set -euo pipefail
 
 _apt_updated=""
@@ -58,6 +58,12 @@ fi
 if [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
   echo "services: installing a CJK font" >&2
   _apt_install fonts-wqy-zenhei
+fi
+
+# The web console's browser tests drive Debian's Chromium with Playwright (no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing Chromium" >&2
+  _apt_install chromium
 fi
 
 export VIDRELAY_TEST_POSTGRES_URL="postgresql+asyncpg://vidrelay_test:vidrelay_test@127.0.0.1:${PG_PORT}/vidrelay_test"

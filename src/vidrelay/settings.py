@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     """Log lines as key=value (`text`) or one JSON object each (`json`), uvicorn's included."""
     access_log: bool = True
     """One structured line per HTTP request (method, route, status, duration, request id)."""
+    console_session_s: Count = 8 * 3600
+    """How long a sign-in to the web console (`/console`, `/portal`) lasts."""
+    console_sign_in_per_minute: Count = 10
+    """Sign-in attempts one client address may make per minute on each web app."""
     status_cache_s: SecondsOrZero = 1.0
     """How long a finished video's status body may be served from memory (0 disables)."""
     status_cache_max_bytes: Count = 32 * 1024 * 1024

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from vidrelay.api.admin import router as admin_router
@@ -36,6 +37,9 @@ from vidrelay.api.usage import router as usage_router
 from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH, retrieve_video
 from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
+from vidrelay.console.fallback import router as web_fallback_router
+from vidrelay.console.operator import router as console_router
+from vidrelay.console.portal import router as portal_router
 from vidrelay.engine.background import Engine, Instance, open_instance
 from vidrelay.logging_setup import configure_logging
 from vidrelay.media.reference_images import ReferenceImageChecker
@@ -122,6 +126,14 @@ def create_app(
     app.include_router(admin_jobs_router)
     app.include_router(admin_keys_router)
     app.include_router(webhooks_router)
+    app.include_router(console_router)
+    app.include_router(portal_router)
+    app.mount(
+        "/console/static",
+        StaticFiles(packages=[("vidrelay.console", "static")]),
+        name="console-static",
+    )
+    app.include_router(web_fallback_router)  # after every page and the static files
     app.router.routes.append(metrics_route(metrics, settings.metrics_token))
 
     @app.get("/healthz")

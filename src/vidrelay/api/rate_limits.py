@@ -32,6 +32,15 @@ class RequestRateLimiter:
             storage = shared
         self._limiter = MovingWindowRateLimiter(storage)
 
+    async def attempt(self, identity: str, per_minute: int) -> int | None:
+        """Count one attempt of `identity` (e.g. a web sign-in from one address); None while
+        under `per_minute`, else the seconds until the next attempt is allowed."""
+        item = RateLimitItemPerMinute(per_minute)
+        if await self._limiter.hit(item, _NAMESPACE, identity):
+            return None
+        stats = await self._limiter.get_window_stats(item, _NAMESPACE, identity)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
     async def hit(self, principal: Principal) -> dict[str, str]:
         """Count one request against the caller's limits; raise `RateLimited` past one.
 
