@@ -16,7 +16,8 @@ decide (`aspectRatio`, `resolution`, `durationSeconds`) win over a parameter of 
 An extension (`map_extension`) is the same call with the source as `instances[0].video`: the
 `uri` of the video a previous operation answered (only Veo's own videos can be extended, 720p
 in 16:9 or 9:16, by 7 s, the answer being the whole video), as in "Extending Veo videos" of
-https://ai.google.dev/gemini-api/docs/video and the SDK's `_Video_to_mldev` (`uri` as is).
+https://ai.google.dev/gemini-api/docs/video, whose SDK example passes the previous operation's
+`generated_videos[0].video` (a `Video`, whose `uri` is what the REST body carries).
 """
 
 from __future__ import annotations
