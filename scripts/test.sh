@@ -7,4 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[dev]"
+if command -v npm >/dev/null && [ ! -d tests/node/node_modules ]; then
+    npm ci --prefix tests/node --no-audit --no-fund  # the official Node SDK (.ci/run does it too)
+fi
 python3 -m pytest -p no:cacheprovider -n "${VIDRELAY_TEST_WORKERS:-4}" "$@"

@@ -26,7 +26,10 @@ from tests.conftest import (
 )
 from vidrelay.api.app import create_app
 from vidrelay.api.context import AppContext
+from vidrelay.api.model_views import model_object
+from vidrelay.domain.catalog import DEFAULT_CATALOG
 from vidrelay.settings import Settings
+from vidrelay.shipped_models import shipped_models
 from vidrelay.store import accounts
 
 ACME: dict[str, Any] = {
@@ -494,3 +497,11 @@ async def test_an_urlencoded_create_carries_declared_parameters_too(
     )
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "seed"
     await wait_for_status(client, made.json()["id"], key)
+
+
+def test_a_model_shows_the_one_length_its_extension_takes() -> None:
+    veo = next(entry.model for entry in shipped_models() if entry.model.name == "veo-3.1")
+    assert model_object(veo, list(veo.routes), [])["video"]["extension_seconds"] == 7
+    sora = DEFAULT_CATALOG.get("sora-2")
+    assert sora is not None  # any of the route's lengths: none fixed
+    assert model_object(sora, list(sora.routes), [])["video"]["extension_seconds"] is None

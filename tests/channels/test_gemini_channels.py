@@ -327,3 +327,72 @@ async def test_what_a_shipped_veo_model_does_not_offer_is_refused_at_accept_unch
     }
     hd_price = 8 * 120_000  # $0.12 a second at 1080p
     assert await relay.money() == (STARTING_BALANCE - hd_price,) * 2
+
+
+KEY_A2 = "AIzaSy-channel-a-0002"
+PRICE_EXTENSION = 700_000  # veo-3.1-fast extends by 7 s, at $0.10 a second
+
+
+async def veo_source(relay: Relay, a: FakeGeminiUpstream, b: FakeGeminiUpstream) -> str:
+    """A completed 4 s video made on google-a (its pool's first key); then google-b, a tier
+    above, takes every job that may go anywhere, and google-a's next key is the other one."""
+    a.keys = {KEY_A, KEY_A2}
+    await declare_shipped(relay)
+    await relay.declare(gemini_channel("google-a", a, keys=(KEY_A, KEY_A2)))
+    source = await relay.finished(await submit_veo(relay, seconds="4", size="1280x720"))
+    assert source["status"] == "completed", source
+    await relay.declare(gemini_channel("google-b", b, keys=(KEY_B,), priority=10))
+    video_id: str = source["id"]
+    return video_id
+
+
+async def extend(relay: Relay, video_id: str, seconds: str) -> httpx.Response:
+    return await relay.client.post(
+        "/v1/videos/extensions",
+        headers=relay.auth,
+        json={"prompt": "the fox leaps", "seconds": seconds, "video": {"id": video_id}},
+    )
+
+
+async def test_an_extension_names_the_source_video_uri_with_the_key_that_made_it(
+    relay: Relay, google_a: FakeGeminiUpstream, google_b: FakeGeminiUpstream
+) -> None:
+    source = await veo_source(relay, google_a, google_b)
+    [made] = google_a.operations.values()
+    for seconds in ("4", "8"):  # the route's lengths; Veo adds 7 s whatever is asked
+        refused = await extend(relay, source, seconds)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "seconds"
+
+    response = await extend(relay, source, "7")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["seconds"] == "11"  # the whole stitched length
+    video = await relay.finished(response.json()["id"])
+    assert video["status"] == "completed", video
+    content = await relay.client.get(f"/v1/videos/{video['id']}/content", headers=relay.auth)
+    assert content.content == tiny_mp4()
+    assert google_b.submits() == []
+    create, extension = google_a.submits()
+    assert extension.path == "/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning"
+    assert extension.key == create.key == KEY_A  # round robin alone would take KEY_A2
+    uri = f"{google_a.url}/v1beta/files/{made.id}-0:download?alt=media"
+    assert extension.json == {
+        "instances": [{"prompt": "the fox leaps", "video": {"uri": uri}}],
+        "parameters": {"resolution": "720p"},
+    }
+    assert_nothing_upstream_leaks(str(video), google_a, google_b)
+    assert await relay.money() == (STARTING_BALANCE - PRICE_4S - PRICE_EXTENSION,) * 2
+
+
+async def test_an_extension_that_fails_upstream_is_refunded(
+    relay: Relay, google_a: FakeGeminiUpstream, google_b: FakeGeminiUpstream
+) -> None:
+    source = await veo_source(relay, google_a, google_b)
+    google_a.fail_jobs = True
+    response = await extend(relay, source, "7")
+    assert response.status_code == 200, response.text
+    video = await relay.finished(response.json()["id"])
+    assert video["status"] == "failed", video
+    assert video["error"]["code"] == "internal"  # the operation's own failure
+    assert len(google_a.submits()) == 2 and google_b.submits() == []
+    assert await relay.money() == (STARTING_BALANCE - PRICE_4S,) * 2

@@ -375,3 +375,69 @@ async def test_a_restarted_relay_queries_an_image_task_where_it_was_made(
     [task_id] = kling_a.tasks
     assert kling_a.requests_to(f"/v1/videos/image2video/{task_id}")
     assert kling_a.requests_to(f"/v1/videos/text2video/{task_id}") == []
+
+
+PRICE_V1_6_5S = 140_000  # kling-v1-6 (std), 5 s at $0.028 a second; an extension adds 5 s
+
+
+async def v1_6_source(relay: Relay, a: FakeKlingUpstream, b: FakeKlingUpstream) -> str:
+    """A completed 5 s video made on kling-a with its pool's first key; then kling-b, a tier
+    above, takes every job that may go anywhere, and kling-a's next key is the other one."""
+    await relay.declare(kling_channel("kling-a", a, keys=(KEY_A1, KEY_A2)))
+    source = await relay.finished(
+        await relay.submit(model="kling-v1-6", seconds="5", size="1280x720")
+    )
+    assert source["status"] == "completed", source
+    await relay.declare(kling_channel("kling-b", b, keys=(KEY_B1,), priority=10))
+    video_id: str = source["id"]
+    return video_id
+
+
+async def extend(relay: Relay, video_id: str, seconds: str) -> httpx.Response:
+    return await relay.client.post(
+        "/v1/videos/extensions",
+        headers=relay.auth,
+        json={"prompt": "the fox leaps", "seconds": seconds, "video": {"id": video_id}},
+    )
+
+
+async def test_an_extension_names_kling_s_own_video_id_with_the_key_that_made_it(
+    relay: Relay, kling_a: FakeKlingUpstream, kling_b: FakeKlingUpstream
+) -> None:
+    source = await v1_6_source(relay, kling_a, kling_b)
+    [made] = kling_a.tasks.values()
+    refused = await extend(relay, source, "10")  # a length of the route; Kling adds 4-5 s
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "seconds"
+
+    response = await extend(relay, source, "5")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["seconds"] == "10"  # the whole stitched length
+    video = await relay.finished(response.json()["id"])
+    assert video["status"] == "completed", video
+    content = await relay.client.get(f"/v1/videos/{video['id']}/content", headers=relay.auth)
+    assert content.content == tiny_mp4()
+    assert kling_b.submits() == []
+    create, extension = kling_a.submits()
+    assert extension.path == "/v1/videos/video-extend"
+    assert extension.access_key == create.access_key == KEY_A1.split(":")[0]
+    assert extension.body.pop("external_task_id")
+    assert extension.body == {"video_id": made.video_id, "prompt": "the fox leaps"}
+    [task_id] = [task for task in kling_a.tasks if task != made.id]
+    assert kling_a.requests_to(f"/v1/videos/video-extend/{task_id}")
+    assert_nothing_leaks(str(video), kling_a, kling_b)
+    await assert_charged(relay, 2 * PRICE_V1_6_5S)
+
+
+async def test_an_extension_that_fails_upstream_is_refunded(
+    relay: Relay, kling_a: FakeKlingUpstream, kling_b: FakeKlingUpstream
+) -> None:
+    source = await v1_6_source(relay, kling_a, kling_b)
+    kling_a.fail_jobs = True
+    response = await extend(relay, source, "5")
+    assert response.status_code == 200, response.text
+    video = await relay.finished(response.json()["id"])
+    assert video["status"] == "failed", video
+    assert video["error"]["code"] == "moderation_blocked"  # the task's own failure
+    assert len(kling_a.submits()) == 2 and kling_b.submits() == []
+    await assert_charged(relay, PRICE_V1_6_5S)

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from vidrelay.domain.catalog import DEFAULT_CATALOG, RouteClass, normalise_request
+from vidrelay.domain.catalog import (
+    DEFAULT_CATALOG,
+    Capability,
+    Catalog,
+    ModelSpec,
+    Operation,
+    Route,
+    RouteClass,
+    SourceVideo,
+    derive_request,
+    normalise_request,
+)
 from vidrelay.domain.errors import InvalidRequest, ModelNotFound
 from vidrelay.domain.pricing import price_micros
 
@@ -140,3 +151,29 @@ def test_price_is_computed_from_the_normalised_request(fields: dict[str, object]
     from decimal import Decimal
 
     assert price_micros(normalise(**fields)) == int(Decimal(usd) * 1_000_000)
+
+
+VEO_LIKE = ModelSpec(
+    "veo-like",
+    (Route(RouteClass.OFFICIAL, ("8", "6", "4")),),
+    ("1280x720",),
+    frozenset({Capability.EXTENSION}),
+    extension_seconds=7,
+)
+
+
+def test_an_extension_of_a_model_with_a_fixed_length_takes_that_length_only() -> None:
+    catalog = Catalog([VEO_LIKE])
+    source = SourceVideo(seconds=8, video_id="video_1")
+    extended = derive_request(
+        catalog, operation=Operation.EXTENSION, prompt="on", source=source, model="veo-like",
+        seconds="7",
+    )  # fmt: skip
+    assert (extended.seconds, extended.result_seconds) == ("7", "15")
+    for seconds in ("8", "4", None):  # the route's own lengths are no extension's
+        with pytest.raises(InvalidRequest) as refused:
+            derive_request(
+                catalog, operation=Operation.EXTENSION, prompt="on", source=source,
+                model="veo-like", seconds=seconds,
+            )  # fmt: skip
+        assert refused.value.param == "seconds" and "7" in refused.value.message

@@ -49,6 +49,17 @@ def test_the_documented_model_format_loads(tmp_path: Path) -> None:
     assert [dict(rule.when) for rule in config.price_rules] == [{}, {"resolution": "1080p"}]
 
 
+def test_a_model_declares_the_length_its_extension_adds_in_the_file(tmp_path: Path) -> None:
+    extending = ACME_TOML.replace(
+        'capabilities = ["input_reference", "audio"]',
+        'capabilities = ["extension"]\nextension_seconds = 7',
+    )
+    (model,) = load_config(write(tmp_path, extending)).models
+    assert model.extension_seconds == 7
+    with pytest.raises(ConfigError, match="extension_seconds"):  # without the capability
+        load_config(write(tmp_path, extending.replace('["extension"]', "[]")))
+
+
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [

@@ -91,6 +91,12 @@ def changed(path: str, value: Any) -> dict[str, Any]:
         (changed("params.1.name", "resolution"), "params", "appears twice"),
         (changed("params.0.colour", "red"), "params[0].colour", "unknown field"),
         (changed("colour", "red"), "colour", "unknown field"),
+        (changed("extension_seconds", 7), "extension_seconds", '"extension" capability'),
+        (
+            {**changed("capabilities", ["extension"]), "extension_seconds": "7.5"},
+            "extension_seconds",
+            "whole number",
+        ),
     ],
 )
 def test_a_declaration_with_a_mistake_is_refused_naming_the_field(
@@ -101,6 +107,14 @@ def test_a_declaration_with_a_mistake_is_refused_naming_the_field(
     assert caught.value.param == field
     assert mentions in caught.value.message
     assert caught.value.status_code == 400
+
+
+def test_a_fixed_extension_length_reads_back_and_is_left_out_when_absent() -> None:
+    declared = parse_model({**changed("capabilities", ["extension"]), "extension_seconds": "7"})
+    assert declared.extension_seconds == 7
+    assert model_declaration(declared)["extension_seconds"] == 7
+    assert parse_model(model_declaration(declared)) == declared
+    assert "extension_seconds" not in model_declaration(parse_model(GOOD))
 
 
 def test_the_seed_models_are_their_own_declarations() -> None:

@@ -6,6 +6,8 @@ operation name, `GET /v1beta/{name}` answering the operation (`done`, `error`, `
 generateVideoResponse.generatedSamples[0].video.uri`), the video at `/v1beta/files/{id}:download
 ?alt=media` on the API host (refused without the key) redirecting to storage on another port
 ("the CDN"), and Google's error bodies (`{"error": {"code", "message", "status", "details"}}`).
+An extension ("Extending Veo videos") is a submit to a Veo 3.1 model whose instance names, as
+`video.uri`, the video a finished operation of the same key answered, at 720p.
 
 In tests::
 
@@ -44,6 +46,7 @@ from starlette.routing import Route
 from tests.fakes.http_server import ThreadedServer
 from tests.fakes.media import tiny_image, tiny_mp4
 
+EXTENDING_MODELS = ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview")
 VEO_MODELS = (
     "veo-3.1-generate-preview",
     "veo-3.1-fast-generate-preview",
@@ -92,6 +95,10 @@ class FakeOperation:
     duration_s: float
     fails: bool
     filtered: bool
+    key: str | None = None
+    """The key that made it: its video is that project's."""
+    extends: str | None = None
+    """The name of the operation whose video it extends."""
     requests: int = 1  # the submit
     link_serial: int = 0
     """The video's current link is `files/{id}-{link_serial}`."""
@@ -246,6 +253,9 @@ class FakeGeminiUpstream:
             return Response(self.submit_raw_body, media_type="application/json")
         body = recorded.json if recorded else await _json_body(request)
         problem = _invalid_argument(body)
+        source = None
+        if not problem and "video" in body["instances"][0]:
+            source, problem = self._extended_video(model, body, key)
         if problem:
             return _error(400, "INVALID_ARGUMENT", problem)
         operation_id = secrets.token_hex(6)
@@ -268,6 +278,8 @@ class FakeGeminiUpstream:
             duration_s=random.uniform(low, high),
             fails=self.fail_jobs,
             filtered=self.filter_jobs,
+            key=key,
+            extends=source.name if source else None,
         )
         return JSONResponse({"name": name})
 
@@ -367,6 +379,23 @@ class FakeGeminiUpstream:
             "done": True,
             "response": {"@type": RESPONSE_TYPE, "generateVideoResponse": result},
         }
+
+    def _extended_video(
+        self, model: str, body: dict[str, Any], key: str | None
+    ) -> tuple[FakeOperation | None, str | None]:
+        """The finished operation whose video an extension names, made with this key; else
+        the API's complaint."""
+        if model not in EXTENDING_MODELS:
+            return None, f"Video extension is not supported by models/{model}."
+        if body.get("parameters", {}).get("resolution", "720p") != "720p":
+            return None, "parameters.resolution: video extension supports 720p only."
+        uri = body["instances"][0]["video"].get("uri")
+        prefix = f"{self.url}/v1beta/files/"
+        file_id = uri[len(prefix) :].partition(":")[0]
+        source = self._finished_operation(file_id) if uri.startswith(prefix) else None
+        if source is None or source.key != key:
+            return None, "instances[0].video: the video was not found."
+        return source, None
 
     def _current_link(self, operation: FakeOperation) -> str:
         if self.stale_links > 0:
@@ -487,6 +516,9 @@ def _invalid_argument(body: Any) -> str | None:
     instance = instances[0]
     if not isinstance(instance.get("prompt"), str) or not instance["prompt"].strip():
         return "instances[0].prompt: a text prompt is required."
+    video = instance.get("video")
+    if video is not None and not (isinstance(video, dict) and isinstance(video.get("uri"), str)):
+        return "instances[0].video: a uri is required."
     image = instance.get("image")
     if image is not None and not (
         isinstance(image, dict)

@@ -1,4 +1,4 @@
-"""A fake Kling AI API (`/v1/videos/text2video`, `/v1/videos/image2video`) over real HTTP.
+"""A fake Kling AI API (`/v1/videos/text2video`, `image2video`, `video-extend`) over real HTTP.
 
 It speaks the wire protocol as Kling documents it: `Authorization: Bearer <JWT>` signed HS256
 with the secret key (`iss` = access key, `exp`, `nbf` checked, codes 1000-1004 otherwise), JSON
@@ -8,6 +8,10 @@ status, task words `submitted`, `processing`, `succeed`, `failed`, the reason in
 `task_status_msg`, and the video at `task_result.videos[0].url` on a "CDN" (another origin),
 a signed link that expires. A create may name its task with `external_task_id` (unique per
 account, echoed in `task_info`); a single-task query takes that name as well as `task_id`.
+A finished task's video has an id of its own (`task_result.videos[0].id`, the same on every
+query); `POST /v1/videos/video-extend` takes it as `video_id` on the account that made it,
+for a video of a v1.x model only, and its task's video is the source plus 4.5 s
+(https://app.klingai.com/global/dev/document-api/apiReference/model/videoExtension).
 
 In tests::
 
@@ -50,7 +54,9 @@ from starlette.routing import Route
 from tests.fakes.http_server import ThreadedServer
 from tests.fakes.media import tiny_mp4
 
-ENDPOINTS = ("text2video", "image2video")
+ENDPOINTS = ("text2video", "image2video", "video-extend")
+EXTENDABLE_MODELS = frozenset({"kling-v1", "kling-v1-5", "kling-v1-6"})
+EXTENSION_S = 4.5
 MODELS = frozenset(
     {
         "kling-v1",
@@ -95,6 +101,10 @@ class FakeTask:
     created_at: float
     duration_s: float
     fails: bool
+    account: str | None = None
+    """The access key that made it: its video is that account's."""
+    video_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    video_duration: str = "5"
     requests: int = 1  # the submit
 
     @property
@@ -234,7 +244,11 @@ class FakeKlingUpstream:
         if body is None:
             return _error(400, 1200, "request body is not JSON")
         endpoint = request.url.path.rsplit("/", 1)[1]
+        account = _issuer(request)
         problem = _body_problem(endpoint, body)
+        source = None
+        if problem is None and endpoint == "video-extend":
+            source, problem = self._extended_video(body, account)
         if problem is not None:
             return _error(400, 1201, problem)
         external = body.get("external_task_id")
@@ -258,11 +272,17 @@ class FakeKlingUpstream:
         task = FakeTask(
             id=task_id,
             endpoint=endpoint,
-            model=str(body.get("model_name") or "kling-v1"),
+            model=source.model if source else str(body.get("model_name") or "kling-v1"),
             body=body,
             created_at=time.time(),
             duration_s=random.uniform(low, high),
             fails=self.fail_jobs,
+            account=account,
+            video_duration=(
+                f"{float(source.video_duration) + EXTENSION_S:g}"
+                if source
+                else str(body.get("duration", "5"))
+            ),
         )
         self.tasks[task.id] = task
         data = {
@@ -365,12 +385,33 @@ class FakeKlingUpstream:
         if status == "succeed":
             cdn = self.cdn_url or str(request.base_url).rstrip("/")
             link = f"{cdn}/cdn/{task.id}.mp4?issued={now!r}&sig={secrets.token_hex(8)}"
-            duration = str(task.body.get("duration", "5"))
             data["task_result"] = {
-                "videos": [{"id": uuid.uuid4().hex, "url": link, "duration": duration}]
+                "videos": [{"id": task.video_id, "url": link, "duration": task.video_duration}]
             }
             data["final_unit_deduction"] = "1"
         return data
+
+    def _extended_video(
+        self, body: dict[str, Any], account: str | None
+    ) -> tuple[FakeTask | None, str | None]:
+        """The finished task whose video an extension names, on the caller's account; else
+        what Kling says is wrong."""
+        now = time.time()
+        source = next(
+            (
+                task
+                for task in self.tasks.values()
+                if task.video_id == body["video_id"]
+                and task.account == account
+                and self.status_of(task, now) == "succeed"
+            ),
+            None,
+        )
+        if source is None:
+            return None, f"video_id {body['video_id']!r} is not a video of this account"
+        if source.model not in EXTENDABLE_MODELS:
+            return None, f"videos of {source.model} cannot be extended"
+        return source, None
 
     def _slow_down(self) -> dict[str, str]:
         return {"retry-after": self.retry_after} if self.retry_after is not None else {}
@@ -446,6 +487,8 @@ class FakeKlingUpstream:
 
 def _body_problem(endpoint: str, body: dict[str, Any]) -> str | None:
     """What Kling's documentation says is wrong with a create body (None: nothing)."""
+    if endpoint == "video-extend":
+        return _extension_problem(body)
     model = body.get("model_name", "kling-v1")
     if model not in MODELS:
         return f"model_name {model!r} is invalid"
@@ -476,6 +519,30 @@ def _body_problem(endpoint: str, body: dict[str, Any]) -> str | None:
         except (binascii.Error, ValueError):
             return "image is neither a URL nor Base64"
     return None
+
+
+def _extension_problem(body: dict[str, Any]) -> str | None:
+    """An extension takes the source's model and mode: it names neither, nor a length."""
+    video_id = body.get("video_id")
+    if not isinstance(video_id, str) or not video_id:
+        return "video_id is required"
+    prompt = body.get("prompt")
+    if prompt is not None and (not isinstance(prompt, str) or len(prompt) > 2500):
+        return "prompt cannot exceed 2500 characters"
+    unknown = set(body) - {"video_id", "prompt", "negative_prompt", "cfg_scale", "callback_url",
+                           "external_task_id"}  # fmt: skip
+    return f"unknown field {sorted(unknown)[0]}" if unknown else None
+
+
+def _issuer(request: Request) -> str | None:
+    token = _bearer(request)
+    if token is None:
+        return None
+    try:
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return None
+    return issuer if isinstance(issuer, str) else None
 
 
 def _task_info(task: FakeTask) -> dict[str, str]:

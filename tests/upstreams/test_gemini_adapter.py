@@ -29,7 +29,14 @@ from tests.fakes.gemini_upstream import (
     tiny_image,
     tiny_mp4,
 )
-from vidrelay.domain.catalog import Catalog, normalise_request
+from vidrelay.domain.catalog import (
+    Catalog,
+    NormalisedRequest,
+    Operation,
+    RouteClass,
+    SourceVideo,
+    normalise_request,
+)
 from vidrelay.domain.declarations import parse_model
 from vidrelay.upstreams.base import (
     FailureKind,
@@ -623,7 +630,9 @@ async def test_a_job_is_followed_from_running_to_completed(
     seen = await poll_until_settled(adapter, name)
 
     assert seen[0] == UpstreamStatus(UpstreamState.RUNNING, 50)
-    assert seen[-1] == UpstreamStatus(UpstreamState.COMPLETED, 100)
+    # the video's URI as the operation gave it: what an extension of it names
+    uri = f"{fake.url}/v1beta/files/{fake.operations[name].id}-0:download?alt=media"
+    assert seen[-1] == UpstreamStatus(UpstreamState.COMPLETED, 100, video_ref=uri)
     polls = fake.requests_to(f"/v1beta/{name}", "GET")
     assert len(polls) == len(seen) and {poll.key for poll in polls} == {KEY}
 
@@ -935,3 +944,33 @@ def test_the_fake_lists_the_models_the_shipped_catalog_maps_to() -> None:
     mapped = {entry.upstream_model for entry in shipped_models() if entry.protocol == "gemini"}
     assert mapped and mapped <= set(VEO_MODELS)
     assert json.dumps(sorted(mapped))  # plain strings
+
+
+def extension_of(video_ref: str | None, size: str = "1280x720") -> UpstreamRequest:
+    normalised = NormalisedRequest(
+        model="veo-3.1-fast",
+        route_class=RouteClass.OFFICIAL,
+        seconds="7",
+        size=size,
+        prompt="and then it rains",
+        params={"negative_prompt": "fog"},
+        operation=Operation.EXTENSION,
+        source=SourceVideo(seconds=8, video_id="video_1", upstream_video_ref=video_ref),
+    )
+    return UpstreamRequest("video_public_2", normalised, None, MODEL)
+
+
+def test_an_extension_names_the_video_uri_at_720p_and_refuses_what_veo_cannot_extend() -> None:
+    assert map_request(extension_of("https://g/v1beta/files/f:download?alt=media")) == {
+        "instances": [
+            {
+                "prompt": "and then it rains",
+                "video": {"uri": "https://g/v1beta/files/f:download?alt=media"},
+            }
+        ],
+        "parameters": {"negativePrompt": "fog", "resolution": "720p"},
+    }
+    for refused in (extension_of(None), extension_of("files/f", size="1920x1080")):
+        with pytest.raises(UpstreamError) as caught:
+            map_request(refused)
+        assert caught.value.kind is FailureKind.REJECTED

@@ -24,7 +24,14 @@ import pytest_asyncio
 from tests.e2e.server import free_port
 from tests.fakes.kling_upstream import DEFAULT_FAILURE, FakeKlingUpstream
 from tests.fakes.media import tiny_image, tiny_mp4
-from vidrelay.domain.catalog import Catalog, NormalisedRequest, RouteClass, normalise_request
+from vidrelay.domain.catalog import (
+    Catalog,
+    NormalisedRequest,
+    Operation,
+    RouteClass,
+    SourceVideo,
+    normalise_request,
+)
 from vidrelay.domain.channels import ChannelProtocol
 from vidrelay.domain.params import ParamValue
 from vidrelay.shipped_models import shipped_models
@@ -571,7 +578,8 @@ async def test_a_task_is_followed_from_submitted_through_processing_to_succeed(
     task.created_at = time.time() - 50
     assert await adapter.poll(upstream_job_id, KEY) == UpstreamStatus(UpstreamState.RUNNING, 50)
     task.created_at = time.time() - 100
-    assert await adapter.poll(upstream_job_id, KEY) == UpstreamStatus(UpstreamState.COMPLETED, 100)
+    completed = UpstreamStatus(UpstreamState.COMPLETED, 100, video_ref=task.video_id)
+    assert await adapter.poll(upstream_job_id, KEY) == completed  # what an extension names
     polls = fake.requests_to(f"/v1/videos/text2video/{task.id}")
     assert len(polls) == 3 and {poll.access_key for poll in polls} == {ACCESS}
 
@@ -842,3 +850,25 @@ async def test_a_probe_of_an_unreachable_upstream_raises_unavailable() -> None:
         await upstream.close()
     assert raised.value.kind is FailureKind.UNAVAILABLE
     assert str(port) not in raised.value.message
+
+
+def extension_of(video_ref: str | None, params: dict[str, ParamValue]) -> UpstreamRequest:
+    normalised = NormalisedRequest(
+        model="kling-v1-6",
+        route_class=RouteClass.OFFICIAL,
+        seconds="5",
+        size="1280x720",
+        prompt="and then it rains",
+        params=params,
+        operation=Operation.EXTENSION,
+        source=SourceVideo(seconds=5, video_id="video_1", upstream_video_ref=video_ref),
+    )
+    return UpstreamRequest("video_public_2", normalised, None, "kling-v1-6")
+
+
+def test_an_extension_names_the_video_and_only_the_fields_an_extension_takes() -> None:
+    body = map_request(extension_of("v-77", {"negative_prompt": "fog", "generate_audio": True}))
+    assert body == {"video_id": "v-77", "prompt": "and then it rains", "negative_prompt": "fog"}
+    with pytest.raises(UpstreamError) as refused:  # made before vidrelay kept Kling's id
+        map_request(extension_of(None, {}))
+    assert refused.value.kind is FailureKind.REJECTED

@@ -194,6 +194,7 @@ async def _normalised(
         channel=job.channel,
         upstream_job_id=job.upstream_job_id,
         key_ref=job.upstream_key_ref,
+        upstream_video_ref=job.upstream_video_ref,
     )
     return derive_request(catalog, source=source, base=job.request, **common)
 

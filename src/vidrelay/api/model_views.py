@@ -36,6 +36,8 @@ def model_object(
                 "seconds": model.routes[0].default_seconds if model.routes[0] in routes else None,
             },
             "capabilities": sorted(capability.value for capability in model.capabilities),
+            # The one `seconds` an extension takes, where the provider adds a set length.
+            "extension_seconds": model.extension_seconds,
             "params": [param_declaration(param) for param in model.params],
             "prices": [
                 price_rule_view(rule, multiplier_ppm)

@@ -117,6 +117,9 @@ class ModelSpec:
     owned_by: str = "vidrelay"
     description: str = ""
     created: int = 0
+    extension_seconds: int | None = None
+    """The one length an extension adds, where the provider extends by a set segment (Veo
+    3.1: 7 s, Kling: 5 s); None: any `seconds` of the route (up to 20)."""
     _params_by_name: Mapping[str, ParamSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -212,6 +215,9 @@ class SourceVideo:
     channel: str | None = None
     upstream_job_id: str | None = None
     key_ref: str | None = None
+    upstream_video_ref: str | None = None
+    """The upstream's own reference of the finished video, where it is not the job's (Kling's
+    video id, Veo's file URI): what an upstream that extends by video names it by."""
 
 
 @dataclass(frozen=True)
@@ -385,14 +391,20 @@ def derive_request(
 
 
 def _extension_seconds(spec: ModelSpec, route: Route, seconds: str | None) -> str:
+    """The new segment's length: the model's fixed extension length where it declares one
+    (its provider adds that much whatever is asked, so any other value is refused rather than
+    billed wrong), else one of the route's lengths up to `EXTENSION_MAX_SECONDS`."""
+    if spec.extension_seconds is not None:
+        allowed = [str(spec.extension_seconds)]
+    else:
+        allowed = [s for s in route.seconds if int(s) <= EXTENSION_MAX_SECONDS]
     if seconds is None:
         raise InvalidRequest(
-            f"seconds is required: the length of the new segment ({route.allowed_text()}).",
+            f"seconds is required: the length of the new segment ({_listing(allowed)}).",
             param="seconds",
             code="missing_required_parameter",
         )
-    if not route.allows(seconds) or int(seconds) > EXTENSION_MAX_SECONDS:
-        allowed = [s for s in route.seconds if int(s) <= EXTENSION_MAX_SECONDS]
+    if seconds not in allowed:
         raise InvalidRequest(
             f"seconds {_shown(seconds)} is not supported for an extension of {spec.name}; "
             f"allowed values: {_listing(allowed) or 'none'}.",

@@ -33,7 +33,16 @@ RESERVED_PARAM_NAMES = STANDARD_FIELDS | {
     "id", "object", "status", "user", "metadata", "stream",
 }  # fmt: skip
 _MODEL_FIELDS = frozenset(
-    {"name", "owned_by", "description", "sizes", "capabilities", "routes", "params"}
+    {
+        "name",
+        "owned_by",
+        "description",
+        "sizes",
+        "capabilities",
+        "routes",
+        "params",
+        "extension_seconds",
+    }
 )
 _ROUTE_FIELDS = frozenset({"route_class", "seconds", "seconds_range"})
 _PARAM_FIELDS = frozenset(
@@ -64,15 +73,17 @@ def parse_model(data: Mapping[str, Any], created: int = 0) -> ModelSpec:
     sizes = _sizes(data.get("sizes"))
     routes = _routes(data.get("routes"))
     params = _params(data.get("params", []))
+    capabilities = _capabilities(data.get("capabilities", []))
     return ModelSpec(
         name=name,
         routes=routes,
         sizes=sizes,
-        capabilities=_capabilities(data.get("capabilities", [])),
+        capabilities=capabilities,
         params=params,
         owned_by=_text(data.get("owned_by", "vidrelay"), "owned_by", 80) or "vidrelay",
         description=_text(data.get("description", ""), "description", 500),
         created=created,
+        extension_seconds=_extension_seconds(data.get("extension_seconds"), capabilities),
     )
 
 
@@ -88,6 +99,8 @@ def model_declaration(spec: ModelSpec) -> dict[str, Any]:
     }
     if spec.description:
         declaration["description"] = spec.description
+    if spec.extension_seconds is not None:
+        declaration["extension_seconds"] = spec.extension_seconds
     return declaration
 
 
@@ -191,6 +204,17 @@ def _whole_seconds(value: object, path: str) -> str:
             path, f"{value!r} is not a whole number of seconds (1 to {MAX_SECONDS})"
         )
     return str(number)
+
+
+def _extension_seconds(value: object, capabilities: frozenset[Capability]) -> int | None:
+    """The fixed length an extension adds (Veo 3.1: 7), for a model that can extend."""
+    if value is None:
+        return None
+    if Capability.EXTENSION not in capabilities:
+        raise InvalidDeclaration(
+            "extension_seconds", 'only a model with the "extension" capability extends'
+        )
+    return int(_whole_seconds(value, "extension_seconds"))
 
 
 def _seconds_range(value: object, path: str) -> tuple[int, int]:

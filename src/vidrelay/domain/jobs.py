@@ -88,6 +88,9 @@ class JobRecord:
     intent: SubmissionIntent | None = None
     orphaned_submissions: int = 0
     """Submissions a crash may have left running upstream, unpaid for by anyone but us."""
+    upstream_video_ref: str | None = None
+    """The upstream's own reference of the collected video where it differs from the job's
+    id (Kling's video id, Veo's file URI): an extension of it names it so."""
 
     @property
     def model(self) -> str:

@@ -53,6 +53,8 @@ class WatchResult:
     error_code: str = ""
     error_message: str = ""
     """Why, for `FAILED`: the upstream's own words (the engine cleans them)."""
+    video_ref: str | None = None
+    """For `COMPLETED`: the upstream's own reference of the video, where it gave one."""
 
 
 Pause = Callable[[float], Awaitable[bool]]
@@ -100,7 +102,7 @@ class Poller:
             errors = 0
             await self.health.record_success(binding.channel.name, binding.key)
             if status.state is UpstreamState.COMPLETED:
-                return WatchResult(Outcome.COMPLETED)
+                return WatchResult(Outcome.COMPLETED, video_ref=status.video_ref)
             if status.state is UpstreamState.FAILED:
                 return WatchResult(
                     Outcome.FAILED,

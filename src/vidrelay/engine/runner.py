@@ -348,7 +348,7 @@ class JobRunner:
             if result.outcome is Outcome.STOPPED:
                 return  # the job goes back to the queue and resumes elsewhere
             if result.outcome is Outcome.COMPLETED:
-                await self._complete(job, binding)
+                await self._complete(job, binding, result.video_ref)
                 return
             await binding.adapter.release(binding.upstream_job_id)
             if result.outcome is Outcome.TIMED_OUT:
@@ -573,7 +573,9 @@ class JobRunner:
     def _note_progress(self, job_id: str, progress: int) -> None:
         self._progress[job_id] = max(progress, self._progress.get(job_id, 0))
 
-    async def _complete(self, job: JobRecord, binding: Binding) -> None:
+    async def _complete(
+        self, job: JobRecord, binding: Binding, video_ref: str | None = None
+    ) -> None:
         runtime = await self._channels.runtime(binding.channel.name)
         gate = runtime.downloads if runtime else asyncio.Semaphore(1)
         scratch = self._media.scratch_dir(job.id, job.attempts)
@@ -611,6 +613,7 @@ class JobRunner:
                 self.worker_id,
                 expires_at,
                 cost_micros=binding.channel.cost_per_second_micros * int(job.seconds),
+                upstream_video_ref=video_ref,
             )
         if completed:
             self._metrics.job_finished(job.model, binding.channel.name, True, job.created_at)

@@ -81,7 +81,9 @@ _JOB_COLUMNS = [
     jobs.c.source_channel,
     jobs.c.source_upstream_job_id,
     jobs.c.source_key_ref,
+    jobs.c.source_upstream_video_ref,
     jobs.c.character_ids,
+    jobs.c.upstream_video_ref,
 ]
 _UNFINISHED_VALUES = [status.value for status in UNFINISHED]
 
@@ -102,6 +104,7 @@ _REQUEST_COLUMNS = (
     "source_channel",
     "source_upstream_job_id",
     "source_key_ref",
+    "source_upstream_video_ref",
     "character_ids",
 )
 
@@ -132,6 +135,7 @@ def _request(
     source_channel: str | None,
     source_upstream_job_id: str | None,
     source_key_ref: str | None,
+    source_upstream_video_ref: str | None,
     character_ids: str | None,
 ) -> NormalisedRequest:
     """The accepted request as `_request_values` stored it."""
@@ -145,6 +149,7 @@ def _request(
             channel=source_channel,
             upstream_job_id=source_upstream_job_id,
             key_ref=source_key_ref,
+            upstream_video_ref=source_upstream_video_ref,
         )
     )
     return NormalisedRequest(
@@ -182,6 +187,7 @@ def _source_values(source: SourceVideo | None) -> dict[str, Any]:
         "source_channel": source.channel if source else None,
         "source_upstream_job_id": source.upstream_job_id if source else None,
         "source_key_ref": source.key_ref if source else None,
+        "source_upstream_video_ref": source.upstream_video_ref if source else None,
     }
 
 
@@ -710,9 +716,15 @@ async def record_progress(conn: AsyncConnection, worker: str, progress: dict[str
 
 
 async def mark_completed(
-    conn: AsyncConnection, job_id: str, worker: str, expires_at: int, cost_micros: int = 0
+    conn: AsyncConnection,
+    job_id: str,
+    worker: str,
+    expires_at: int,
+    cost_micros: int = 0,
+    upstream_video_ref: str | None = None,
 ) -> bool:
-    """Complete a job; `cost_micros` is what the upstream charged us for it (for margins)."""
+    """Complete a job; `cost_micros` is what the upstream charged us for it (for margins),
+    `upstream_video_ref` the upstream's own reference of the video, where it reported one."""
     finished = time.time()
     result = await conn.execute(
         update(jobs)
@@ -724,6 +736,7 @@ async def mark_completed(
             finished_ts=finished,
             expires_at=expires_at,
             cost_micros=cost_micros,
+            upstream_video_ref=upstream_video_ref,
             lease_owner=None,
             lease_expires_at=None,
         )

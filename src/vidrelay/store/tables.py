@@ -129,6 +129,10 @@ jobs = Table(
     Column("source_upstream_job_id", String(200), nullable=True),
     Column("source_key_ref", String(16), nullable=True),
     Column("character_ids", Text, nullable=True),  # JSON list of `char_…` a create names
+    # the upstream's own reference of the collected video (Kling's video id, Veo's file URI),
+    # and that of a derived job's source: what an upstream that extends by video is given
+    Column("upstream_video_ref", Text, nullable=True),
+    Column("source_upstream_video_ref", Text, nullable=True),
     Index("ix_jobs_tenant_created", "tenant_id", "created_ts", "id"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_key_status", "key_id", "status"),

@@ -68,6 +68,9 @@ class UpstreamStatus:
     error_message: str | None = None
     poll_after_s: float | None = None
     """The upstream's own hint (`Retry-After`, `openai-poll-after-ms`): poll no sooner."""
+    video_ref: str | None = None
+    """On completion, the upstream's own reference of the video where it is not the job's id
+    (Kling's video id, Veo's file URI): kept on the job, so an extension can name it."""
 
 
 class FailureKind(StrEnum):

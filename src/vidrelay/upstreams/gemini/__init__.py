@@ -7,7 +7,8 @@ the upstream job id. `GET /v1beta/{name}` reads it: running until `done`, then f
 (`error`, or no sample but `raiMediaFilteredReasons`: the safety filters) or completed with
 `response.generateVideoResponse.generatedSamples[0].video.uri`, a file on the API host
 (`…/v1beta/files/{id}:download?alt=media`) that needs the key and redirects to storage. The
-key travels as `x-goog-api-key` on every call, never in a URL.
+key travels as `x-goog-api-key` on every call, never in a URL. An extension is the same call
+with that URI as `instances[0].video.uri` (vidrelay keeps it on the job at completion).
 
 Followed: https://ai.google.dev/gemini-api/docs/video (the REST examples and "Veo API
 parameters and specifications"), https://ai.google.dev/api/models#method:-models.predictlongrunning,

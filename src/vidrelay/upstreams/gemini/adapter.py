@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 import httpx
 
-from vidrelay.domain.channels import CREATE_ONLY
+from vidrelay.domain.catalog import Operation
+from vidrelay.domain.channels import OperationSupport
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -51,11 +52,13 @@ class GeminiUpstream:
     Holds one connection pool and the video URIs that operations named (until `release`).
     """
 
-    operations = CREATE_ONLY
-    """No remix, edit or character here yet. Veo 3.1 extends a video it made (its `video.uri`)
-    by a fixed 7 s (https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/video/
-    extend-videos), which needs that URI kept at collect and a model declared with that
-    extension length: declared absent until then."""
+    operations = OperationSupport(by_upstream_id=frozenset({Operation.EXTENSION}))
+    """Veo 3.1 extends a video it made, for the project (key) that made it, by 7 s: the same
+    `predictLongRunning` with the video URI the operation answered (reported at completion and
+    kept on the job) as `instances[0].video` ("Extending Veo videos",
+    https://ai.google.dev/gemini-api/docs/video; https://docs.cloud.google.com/
+    gemini-enterprise-agent-platform/models/video/extend-videos). The Gemini API has no remix,
+    edit or character to map to the official ones."""
 
     def __init__(
         self,
@@ -109,7 +112,7 @@ class GeminiUpstream:
                 error_code=operation.error_code,
                 error_message=self._clean(operation.error_message or "", key, upstream_job_id),
             )
-        return UpstreamStatus(operation.state, operation.progress)
+        return UpstreamStatus(operation.state, operation.progress, video_ref=operation.video_uri)
 
     async def fetch_content(
         self, upstream_job_id: str, variant: str, destination: Path, key: str

@@ -12,6 +12,12 @@ Declared parameters go into `parameters` under their Gemini (camelCase) names; t
 documentation lists are in `PARAMETER_NAMES`, any other is converted the same way, so an
 operator can use a field Google adds without a code change. The fields `size` and `seconds`
 decide (`aspectRatio`, `resolution`, `durationSeconds`) win over a parameter of the same name.
+
+An extension (`map_extension`) is the same call with the source as `instances[0].video`: the
+`uri` of the video a previous operation answered (only Veo's own videos can be extended, 720p
+in 16:9 or 9:16, by 7 s, the answer being the whole video), as in "Extending Veo videos" of
+https://ai.google.dev/gemini-api/docs/video, whose SDK example passes the previous operation's
+`generated_videos[0].video` (a `Video`, whose `uri` is what the REST body carries).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from vidrelay.domain.catalog import Operation
 from vidrelay.media.reference_images import image_content_type
 from vidrelay.upstreams.base import FailureKind, UpstreamError, UpstreamRequest
 
@@ -90,6 +97,8 @@ def aspect_ratio(width: int, height: int) -> str | None:
 
 def map_request(request: UpstreamRequest) -> dict[str, Any]:
     """The submit body; an `unsupported_by_upstream` refusal for what the model cannot do."""
+    if request.request.operation is Operation.EXTENSION:
+        return map_extension(request)
     normalised = request.request
     limits = limits_for(request.model)
     model = normalised.model  # the client's name for it: the upstream's id is ours
@@ -129,6 +138,27 @@ def map_request(request: UpstreamRequest) -> dict[str, Any]:
             "bytesBase64Encoded": base64.b64encode(request.reference_image).decode("ascii"),
             "mimeType": image_content_type(request.reference_image),
         }
+    return {"instances": [instance], "parameters": parameters}
+
+
+def map_extension(request: UpstreamRequest) -> dict[str, Any]:
+    """The submit body of an extension: the source's video URI, the prompt, the declared
+    parameters and `resolution` 720p (what Veo extends and makes); no length (Veo adds 7 s)."""
+    normalised = request.request
+    source = normalised.source
+    uri = source.upstream_video_ref if source is not None else None
+    if not uri:
+        raise _unsupported(
+            "The source video's URI on this upstream is unknown: it cannot be extended."
+        )
+    width, height = normalised.width, normalised.height
+    if aspect_ratio(width, height) is None or RESOLUTIONS.get(min(width, height)) != "720p":
+        raise _unsupported(f"Veo extends 720p videos in 16:9 or 9:16 only, not {normalised.size}.")
+    parameters: dict[str, Any] = {
+        gemini_name(name): value for name, value in normalised.params.items()
+    }
+    parameters["resolution"] = "720p"
+    instance = {"prompt": normalised.prompt, "video": {"uri": uri}}
     return {"instances": [instance], "parameters": parameters}
 
 

@@ -7,13 +7,17 @@ or `/v1/videos/image2video` (JSON), answered `{"code": 0, "message", "request_id
 {"task_id", "task_status", ...}}`; then `GET` the same path plus `/{task_id}` until
 `data.task_status` is `succeed` (the video at `data.task_result.videos[0].url`, a CDN link that
 expires) or `failed` (the reason in `data.task_status_msg`). The id handed to the engine is
-`{endpoint}:{task_id}`, so a restarted process knows which path queries it. Every answer
+`{endpoint}:{task_id}`, so a restarted process knows which path queries it. An extension is
+`POST /v1/videos/video-extend` naming the source by Kling's own video id
+(`task_result.videos[0].id`, which vidrelay keeps on the job at completion), queried the same
+way. Every answer
 carries a service `code`, 0 for success: an error is read from it, not from the HTTP status
 alone (1102, a depleted resource pack, comes as HTTP 429).
 
 Reference: https://app.klingai.com/global/dev/document-api/apiReference/model/textToVideo ,
 https://app.klingai.com/global/dev/document-api/apiReference/model/imageToVideo ,
-https://app.klingai.com/global/dev/document-api/apiReference/commonInfo (JWT, error codes);
+https://app.klingai.com/global/dev/document-api/apiReference/commonInfo (JWT, error codes),
+https://app.klingai.com/global/dev/document-api/apiReference/model/videoExtension;
 read beside new-api's `relay/channel/task/kling/adaptor.go` and `plugins/tasks/kling/plugin.js`
 (QuantumNous/new-api). Where they differ this follows the docs: new-api writes keys
 `access|secret` (here `access:secret`, as every key pair in vidrelay), sends `model` beside

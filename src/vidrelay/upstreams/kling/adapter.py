@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 import httpx
 
-from vidrelay.domain.channels import CREATE_ONLY
+from vidrelay.domain.catalog import Operation
+from vidrelay.domain.channels import OperationSupport
 from vidrelay.upstreams.base import (
     FailureKind,
     KeyProbe,
@@ -40,6 +41,7 @@ from vidrelay.upstreams.kling.status import (
     failure_reason,
     progress_for_status,
     state_for_status,
+    video_id,
     video_url,
 )
 from vidrelay.upstreams.messages import key_hint, key_pair
@@ -74,11 +76,12 @@ class KlingUpstream:
     queries named (until `release`).
     """
 
-    operations = CREATE_ONLY
-    """No remix, edit or character here yet. Kling extends a video it made by its own video id
-    (`task_result.videos[0].id`, not the task id this adapter keeps) by a fixed 4-5 s segment
-    (https://docs.comfy.org/built-in-nodes/KlingVideoExtendNode), which needs that id kept at
-    collect and a model declared with that extension length: declared absent until then."""
+    operations = OperationSupport(by_upstream_id=frozenset({Operation.EXTENSION}))
+    """Kling extends a video it made, on the account that made it, by its own video id
+    (`task_result.videos[0].id`, reported at completion and kept on the job) with 4 to 5 s
+    more: `POST /v1/videos/video-extend`, queried like any task (https://app.klingai.com/
+    global/dev/document-api/apiReference/model/videoExtension). Its API has no remix, edit or
+    character (element) to map to the official ones."""
 
     def __init__(
         self,
@@ -145,7 +148,8 @@ class KlingUpstream:
                     reason or "The upstream failed to generate the video.", key, upstream_job_id
                 ),
             )
-        return UpstreamStatus(state, progress_for_status(status))
+        ref = video_id(task) if state is UpstreamState.COMPLETED else None
+        return UpstreamStatus(state, progress_for_status(status), video_ref=ref)
 
     async def fetch_content(
         self, upstream_job_id: str, variant: str, destination: Path, key: str

@@ -1,5 +1,5 @@
 """The request mapper: a normalised request as the JSON body of `POST /v1/videos/text2video`
-(or `image2video` when a reference image comes with it).
+(or `image2video` when a reference image comes with it, or `video-extend` for an extension).
 
 - `size` gives the aspect ratio (W/H reduced, one of 16:9, 9:16, 1:1) and the resolution (its
   short side: 720 → 720p, 1080 → 1080p); the resolution picks `mode` (std makes 720p, pro
@@ -13,6 +13,12 @@
 
 What a model can do differs (capability map): `MODELS` lists the documented ones; a model it
 does not know gets the fields' documented ranges and the provider has the last word.
+
+An extension (`map_extension`) names the source by Kling's own video id (`task_result.
+videos[0].id` of the task that made it, not the task id) and adds 4 to 5 seconds; the model
+and mode are the source's, so the body has neither, nor a duration or size
+(https://app.klingai.com/global/dev/document-api/apiReference/model/videoExtension: "the model
+and mode used cannot be selected; they must be the same as the source video").
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ from typing import Any
 
 from PIL import Image
 
+from vidrelay.domain.catalog import Operation
 from vidrelay.domain.params import ParamValue, value_text
 from vidrelay.media.reference_images import image_content_type
 from vidrelay.upstreams.base import FailureKind, UpstreamError, UpstreamRequest
 
 TEXT_TO_VIDEO = "text2video"
 IMAGE_TO_VIDEO = "image2video"
-ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO)
+VIDEO_EXTEND = "video-extend"
+ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, VIDEO_EXTEND)
 ASPECT_RATIOS = {(16, 9): "16:9", (9, 16): "9:16", (1, 1): "1:1"}
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 _KLING_IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
@@ -100,9 +108,13 @@ PARAM_FIELDS: dict[str, ProviderField] = {
     "sound": ProviderField("sound", _on_off),
 }
 """vidrelay's parameter names (snake_case, as other protocols use them) → Kling's fields."""
+EXTENSION_FIELDS = frozenset({"negative_prompt", "cfg_scale"})
+"""The declared parameters an extension takes; the others (sound) are the source's."""
 
 
 def endpoint_for(request: UpstreamRequest) -> str:
+    if request.request.operation is Operation.EXTENSION:
+        return VIDEO_EXTEND
     return IMAGE_TO_VIDEO if request.reference_image is not None else TEXT_TO_VIDEO
 
 
@@ -110,6 +122,8 @@ def map_request(request: UpstreamRequest) -> dict[str, Any]:
     """Kling's submit body for `request`, or an `UpstreamError` (REJECTED,
     `unsupported_by_upstream`) for what Kling cannot be asked: another aspect ratio or
     resolution, a length or sound the model lacks, text alone to an image-only model."""
+    if request.request.operation is Operation.EXTENSION:
+        return map_extension(request)
     normalised = request.request
     model = request.model
     limits = MODELS.get(model, DOCUMENTED_FIELDS)
@@ -140,6 +154,24 @@ def map_request(request: UpstreamRequest) -> dict[str, Any]:
         _add_param(body, name, value)
     _check_sound(body, model, limits)
     if request.submission_token:  # Kling's user-defined task id: the task can be queried by it
+        body["external_task_id"] = request.submission_token
+    return body
+
+
+def map_extension(request: UpstreamRequest) -> dict[str, Any]:
+    """The body of `POST /v1/videos/video-extend`: the source's Kling video id, the prompt and
+    the parameters an extension takes. A source without that id (made before vidrelay kept
+    it) cannot be named: refused."""
+    normalised = request.request
+    source = normalised.source
+    video_id = source.upstream_video_ref if source is not None else None
+    if not video_id:
+        raise _rejected("The source video's id on this upstream is unknown: it cannot be extended.")
+    body: dict[str, Any] = {"video_id": video_id, "prompt": normalised.prompt}
+    for name, value in normalised.params.items():
+        if PARAM_FIELDS.get(name, ProviderField(name)).name in EXTENSION_FIELDS:
+            _add_param(body, name, value)
+    if request.submission_token:
         body["external_task_id"] = request.submission_token
     return body
 

@@ -55,10 +55,22 @@ def failure_code(reason: str | None) -> str:
 
 def video_url(task: dict[str, Any]) -> str | None:
     """`task_result.videos[0].url`: a CDN link that expires (and is deleted after 30 days)."""
-    result = task.get("task_result")
-    videos = result.get("videos") if isinstance(result, dict) else None
-    first = videos[0] if isinstance(videos, list) and videos else None
-    url = first.get("url") if isinstance(first, dict) else None
+    url = _first_video(task).get("url")
     if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
         return url
     return None
+
+
+def video_id(task: dict[str, Any]) -> str | None:
+    """`task_result.videos[0].id`: Kling's own id of the video, what an extension names."""
+    found = _first_video(task).get("id")
+    if isinstance(found, bool) or not isinstance(found, str | int) or not str(found).strip():
+        return None
+    return str(found).strip()
+
+
+def _first_video(task: dict[str, Any]) -> dict[str, Any]:
+    result = task.get("task_result")
+    videos = result.get("videos") if isinstance(result, dict) else None
+    first = videos[0] if isinstance(videos, list) and videos else None
+    return first if isinstance(first, dict) else {}
