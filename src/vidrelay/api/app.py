@@ -39,7 +39,7 @@ from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.console.fallback import router as web_fallback_router
 from vidrelay.console.operator import router as console_router
-from vidrelay.console.portal import router as portal_router
+from vidrelay.console.portal_routes import router as portal_router
 from vidrelay.engine.background import Engine, Instance, open_instance
 from vidrelay.logging_setup import configure_logging
 from vidrelay.media.reference_images import ReferenceImageChecker

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vidrelay.console.pages import PageRoute, SignInRequired, context_of, cookies_of, render
+from vidrelay.console.pages import PageRoute, SignInRequired, context_of, cookies_of
 from vidrelay.console.sessions import Session
 from vidrelay.console.sign_in import sign_in, sign_in_form, sign_out
 from vidrelay.domain.errors import AuthenticationFailed
@@ -64,11 +64,3 @@ async def sign_in_post(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out_post(request: Request, session: Tenant) -> Response:
     return await sign_out(request, session)
-
-
-@router.get("")
-async def home(request: Request, session: Tenant) -> Response:
-    assert session.tenant_id is not None
-    async with context_of(request).db.read() as conn:
-        balance = await accounts.tenant_balance(conn, session.tenant_id)
-    return render(request, "portal/home.html", {"balance_micros": balance}, session=session)
