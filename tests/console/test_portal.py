@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.conftest import ADMIN_TOKEN
 from tests.console.conftest import sign_in
@@ -162,7 +162,7 @@ def test_a_new_key_is_shown_once_and_revoking_it_ends_it(console_server: ServerP
     headers = {"authorization": f"Bearer {new_key}"}
     assert httpx.get(f"{console_server.base_url}/v1/models", headers=headers).status_code == 200
 
-    row = re.search(rf'data-key-id="([^"]+)">\s*<td>ci &lt;b&gt;bot&lt;/b&gt;</td>', listed)
+    row = re.search(r'data-key-id="([^"]+)">\s*<td>ci &lt;b&gt;bot&lt;/b&gt;</td>', listed)
     assert row, listed
     newest = row.group(1)
     revoked = client.post(f"/portal/keys/{newest}/revoke", data={"csrf_token": token})
@@ -323,3 +323,26 @@ def test_the_ledger_pages_newest_first(console_server: ServerProcess) -> None:
     assert "top-up #4 &lt;i&gt;" in second and "top-up #5 " not in second
     assert "initial balance" in second
     assert "$1.3" in first
+
+
+def test_without_javascript_the_model_is_chosen_by_a_get_and_the_job_page_refreshes_itself(
+    browser: Browser, console_server: ServerProcess
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, console_server.base_url, "portal", _tenant(console_server, "nojs"))
+        page.goto(f"{console_server.base_url}/portal/playground")
+        page.get_by_label("Model").select_option("sora-2-pro")
+        page.get_by_role("button", name="Choose").click()
+        expect(page).to_have_url(re.compile(r"/portal/playground\?model=sora-2-pro$"))
+        expect(page.get_by_label("Seconds").locator("option")).to_have_text(["10", "15", "25"])
+        page.get_by_label("Model").select_option("sora-2")
+        page.get_by_role("button", name="Choose").click()
+        page.get_by_label("Prompt", exact=True).fill("a quiet harbour")
+        page.get_by_role("button", name="Generate").click()
+        expect(page).to_have_url(re.compile(r"/portal/jobs/video_"))
+        expect(page.get_by_test_id("status")).to_have_text("completed", timeout=60_000)
+        expect(page.get_by_test_id("player")).to_be_visible()
+    finally:
+        context.close()
