@@ -346,3 +346,24 @@ def test_without_javascript_the_model_is_chosen_by_a_get_and_the_job_page_refres
         expect(page.get_by_test_id("player")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_key_limited_to_some_models_offers_only_those_and_cannot_widen_itself(
+    console_server: ServerProcess,
+) -> None:
+    admin = httpx.Client(base_url=console_server.base_url, headers=ADMIN)
+    assert admin.post("/admin/tenants", json={"name": "narrow", "balance_usd": "5"}).is_success
+    limited = admin.post("/admin/tenants/narrow/keys", json={"models": ["sora-2"]}).json()["key"]
+    client, token = _portal(console_server, limited)
+    playground = client.get("/portal/playground").text
+    assert '<option value="sora-2"' in playground and "sora-2-pro" not in playground
+
+    made = client.post("/portal/keys", data={"csrf_token": token})
+    found = re.search(r'data-testid="new-key">([^<]+)<', made.text)
+    assert found
+    refused = httpx.post(
+        f"{console_server.base_url}/v1/videos",
+        headers={"authorization": f"Bearer {found.group(1)}"},
+        json={"prompt": "wider", "model": "sora-2-pro"},
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_allowed"
