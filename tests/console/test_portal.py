@@ -169,6 +169,10 @@ def test_a_new_key_is_shown_once_and_revoking_it_ends_it(console_server: ServerP
     assert revoked.status_code == 303
     assert httpx.get(f"{console_server.base_url}/v1/models", headers=headers).status_code == 401
     assert "revoked" in client.get("/portal/keys").text
+    audit = httpx.get(f"{console_server.base_url}/admin/audit", headers=ADMIN).json()["data"]
+    mine = [entry for entry in audit if entry["target"] == "keymaker"]
+    assert [entry["action"] for entry in mine[:2]] == ["key.revoke", "key.create"]
+    assert all(entry["actor"]["kind"] == "tenant" for entry in mine[:2])
 
     too_long = client.post("/portal/keys", data={"csrf_token": token, "name": "n" * 201})
     assert too_long.status_code == 400

@@ -15,7 +15,8 @@ from starlette.responses import Response
 
 from vidrelay.console.pages import PageRoute, SignInRequired, context_of, cookies_of
 from vidrelay.console.sessions import Session
-from vidrelay.console.sign_in import sign_in, sign_in_form, sign_out
+from vidrelay.console.sign_in import client_address, sign_in, sign_in_form, sign_out
+from vidrelay.domain.audit import Actor, ActorKind
 from vidrelay.domain.errors import AuthenticationFailed
 from vidrelay.services import keys as key_service
 from vidrelay.store import accounts
@@ -40,6 +41,11 @@ async def tenant_session(request: Request) -> Session:
 
 
 Tenant = Annotated[Session, Depends(tenant_session)]
+
+
+def tenant_actor(request: Request, session: Session) -> Actor:
+    """The tenant serving itself, as the audit log records it (as through `/v1`)."""
+    return Actor(ActorKind.TENANT, address=client_address(request), tenant_id=session.tenant_id)
 
 
 @router.get("/sign-in")

@@ -19,7 +19,7 @@ from vidrelay.console.pages import (
     redirect,
     render,
 )
-from vidrelay.console.portal import Tenant
+from vidrelay.console.portal import Tenant, tenant_actor
 from vidrelay.console.sessions import Session
 from vidrelay.domain.errors import VidrelayError
 from vidrelay.domain.keys import KeySpec
@@ -78,7 +78,7 @@ async def create_key(request: Request, session: Tenant) -> Response:
             db,
             own_key.tenant_name,
             KeySpec(name=name or None, models=signed_in.key_models),
-            actor=f"portal:{session.subject}",
+            actor=tenant_actor(request, session),
         )
     except VidrelayError as error:
         return await _keys_page(
@@ -96,5 +96,5 @@ async def revoke_key(request: Request, session: Tenant, key_id: str) -> Response
         owned = await accounts.tenant_key(conn, session.tenant_id, key_id)
     if owned is None:
         raise not_found("key")  # another tenant's key is not there to revoke
-    await key_service.revoke_key(db, owned.id)
+    await key_service.revoke_key(db, owned.id, actor=tenant_actor(request, session))
     return redirect("/portal/keys")

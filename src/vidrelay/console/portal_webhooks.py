@@ -1,9 +1,5 @@
 """The portal's webhooks: the tenant's endpoints (add, remove) and its signing secret (show,
-rotate).
-
-Composed as `/v1/webhooks` composes them (api/webhooks.py), until those use cases move into
-`services/`; then both call them.
-"""
+rotate), through the use cases `/v1/webhooks` and `vidrelay webhooks` call."""
 
 from __future__ import annotations
 
@@ -20,16 +16,13 @@ from vidrelay.console.pages import (
     redirect,
     render,
 )
-from vidrelay.console.portal import Tenant
+from vidrelay.console.portal import Tenant, tenant_actor
 from vidrelay.console.sessions import Session
-from vidrelay.domain.errors import InvalidRequest, NotFound, VidrelayError
-from vidrelay.domain.webhooks import EventType
-from vidrelay.outbound import check_url_at_create
+from vidrelay.domain.errors import NotFound, VidrelayError
+from vidrelay.services import webhooks as webhook_service
 from vidrelay.store import webhooks as webhook_store
 
 router = APIRouter(prefix="/portal", route_class=PageRoute, include_in_schema=False)
-
-EVENT_TYPES = tuple(event.value for event in EventType)
 
 
 @router.get("/webhooks")
@@ -63,7 +56,7 @@ async def _webhooks_page(
         {
             "endpoints": endpoints,
             "secret": secret,
-            "event_types": EVENT_TYPES,
+            "event_types": webhook_service.EVENT_TYPES,
             "errors": errors or {},
             "url": url,
             "checked": checked,
@@ -77,22 +70,17 @@ async def _webhooks_page(
 async def add_endpoint(request: Request, session: Tenant) -> Response:
     """Every event type when none is ticked."""
     form = await checked_form(request, session)
-    assert session.tenant_id is not None
     url = str(form.get("url") or "").strip()
     checked = tuple(str(value) for value in form.getlist("event_types"))
     context = context_of(request)
     try:
-        check_url_at_create(url, param="url", allowlist=context.settings.outbound_allowlist_entries)
-        unknown = [event for event in checked if event not in EVENT_TYPES]
-        if unknown:
-            raise InvalidRequest(
-                f"event_types {unknown!r} not supported; allowed values: {', '.join(EVENT_TYPES)}.",
-                param="event_types",
-            )
-        async with context.db.write() as conn:
-            await webhook_store.create_endpoint(
-                conn, session.tenant_id, url, tuple(dict.fromkeys(checked or EVENT_TYPES))
-            )
+        await webhook_service.add_endpoint(
+            context.db,
+            url,
+            checked,
+            actor=tenant_actor(request, session),
+            allowlist=context.settings.outbound_allowlist_entries,
+        )
     except VidrelayError as error:
         return await _webhooks_page(
             request, session, errors=field_errors(error), url=url, checked=checked,
@@ -104,10 +92,9 @@ async def add_endpoint(request: Request, session: Tenant) -> Response:
 @router.post("/webhooks/{endpoint_id}/remove")
 async def remove_endpoint(request: Request, session: Tenant, endpoint_id: str) -> Response:
     await checked_form(request, session)
-    assert session.tenant_id is not None
+    actor = tenant_actor(request, session)
     try:
-        async with context_of(request).db.write() as conn:
-            await webhook_store.delete_endpoint(conn, session.tenant_id, endpoint_id)
+        await webhook_service.remove_endpoint(context_of(request).db, endpoint_id, actor=actor)
     except NotFound:
         raise not_found("webhook endpoint") from None
     return redirect("/portal/webhooks")
@@ -117,7 +104,7 @@ async def remove_endpoint(request: Request, session: Tenant, endpoint_id: str) -
 async def rotate_secret(request: Request, session: Tenant) -> Response:
     """A new secret at once, shown; events from now on are signed with it."""
     await checked_form(request, session)
-    assert session.tenant_id is not None
-    async with context_of(request).db.write() as conn:
-        await webhook_store.rotate_secret(conn, session.tenant_id)
+    await webhook_service.rotate_secret(
+        context_of(request).db, actor=tenant_actor(request, session)
+    )
     return redirect("/portal/webhooks?reveal=true#secret")
