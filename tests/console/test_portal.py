@@ -3,12 +3,14 @@ playground) and sees nothing of another tenant's. One server for the module."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.conftest import ADMIN_TOKEN
@@ -371,3 +373,79 @@ def test_a_key_limited_to_some_models_offers_only_those_and_cannot_widen_itself(
         json={"prompt": "wider", "model": "sora-2-pro"},
     )
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_allowed"
+
+
+ACME = {
+    "sizes": ["640x360", "1920x1080"],
+    "routes": [{"route_class": "official", "seconds_range": [2, 6]}],
+    "params": [
+        {"name": "resolution", "type": "enum", "values": ["720p", "1080p"], "default": "720p"},
+        {"name": "seed", "type": "int", "min": 0, "max": 4294967295},
+        {"name": "generate_audio", "type": "bool", "default": False},
+        {"name": "negative_prompt", "type": "string", "max_length": 50},
+    ],
+}
+
+
+def test_the_playground_form_follows_the_models_declaration_and_its_prices(
+    console_server: ServerProcess,
+) -> None:
+    admin = httpx.Client(base_url=console_server.base_url, headers=ADMIN)
+    assert admin.put("/admin/models/acme-video-1", json=ACME).status_code == 201
+    for rule in (
+        {"model": "acme-video-1", "per_second_usd": "0.10"},
+        {"model": "acme-video-1", "per_second_usd": "0.40", "when": {"resolution": "1080p"}},
+    ):
+        assert admin.put("/admin/prices", json=rule).is_success
+    client, token = _portal(console_server, _tenant(console_server, "acme-user", "5"))
+    form = client.get("/portal/playground?model=acme-video-1").text
+    assert re.findall(r'<option value="(\d)"', form) == ["2", "3", "4", "5", "6"]
+    for field in ('name="resolution"', 'name="seed" type="number"', 'name="generate_audio"'):
+        assert field in form, field
+    assert 'name="negative_prompt"' in form and 'name="input_reference"' not in form
+
+    order = {
+        "csrf_token": token,
+        "model": "acme-video-1",
+        "seconds": "4",
+        "size": "640x360",
+        "resolution": "1080p",
+        "generate_audio": "",
+        "seed": "",
+        "negative_prompt": "",
+        "prompt": "a paper boat",
+    }
+    priced = client.post("/portal/playground", data={**order, "action": "price"})
+    assert priced.status_code == 200, priced.text
+    assert 'data-testid="quoted-price">$1.6<' in priced.text  # 4 s at the 1080p rule
+    assert '<option value="1080p" selected>' in priced.text
+
+    bad_seed = client.post("/portal/playground", data={**order, "seed": "-1", "action": "price"})
+    assert bad_seed.status_code == 400 and 'id="seed-error"' in bad_seed.text
+
+    made = client.post("/portal/playground", data={**order, "action": "generate"})
+    assert made.status_code == 303
+    job = client.get(made.headers["location"]).text
+    assert "<th>resolution</th><td>1080p</td>" in job and 'data-testid="price">$1.6<' in job
+    assert "$3.4" in client.get("/portal").text
+
+
+def test_the_playground_takes_a_reference_image(console_server: ServerProcess) -> None:
+    image = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(image, format="PNG")
+    client, token = _portal(console_server, _tenant(console_server, "painter"))
+    made = client.post(
+        "/portal/playground",
+        data={"csrf_token": token, "model": "sora-2", "prompt": "red", "action": "generate"},
+        files={"input_reference": ("red.png", image.getvalue(), "image/png")},
+    )
+    assert made.status_code == 303, made.text
+    assert "<th>Reference image</th><td>yes</td>" in client.get(made.headers["location"]).text
+
+    not_an_image = client.post(
+        "/portal/playground",
+        data={"csrf_token": token, "model": "sora-2", "prompt": "red", "action": "generate"},
+        files={"input_reference": ("red.png", b"not a picture", "image/png")},
+    )
+    assert not_an_image.status_code == 400
+    assert 'id="input_reference-error"' in not_an_image.text
