@@ -141,6 +141,11 @@ def test_a_tenant_cannot_open_anothers_video_nor_revoke_anothers_key(
         "video_doesnotexist", video_id
     )
     assert video_id not in other.get("/portal/jobs").text
+    assert other.get(f"/portal/jobs?after={video_id}").status_code == 404  # not its cursor
+    listed = owner.get("/portal/jobs")
+    assert f'href="/portal/jobs/{video_id}"' in listed.text
+    after_it = owner.get(f"/portal/jobs?after={video_id}")
+    assert after_it.status_code == 200 and "No videos after this point" in after_it.text
 
     refused = other.post(f"/portal/keys/{owner_key_id.group(1)}/revoke", data={"csrf_token": token})
     assert refused.status_code == 404
