@@ -12,7 +12,8 @@ for (const bar of document.querySelectorAll("progress[data-poll]")) {
     let job;
     try {
       const answer = await fetch(bar.dataset.poll, { headers: { accept: "application/json" } });
-      if (!answer.ok) return; // signed out or gone: the next reload says why
+      // signed out (sent to the sign-in form) or gone: stop; the next reload says why
+      if (!answer.ok || answer.redirected) return;
       job = await answer.json();
     } catch {
       window.setTimeout(tick, interval * 3); // the server is restarting: try again later
