@@ -135,8 +135,8 @@ async def playground(request: Request, session: Tenant, model: str | None = None
 
 @router.post("/playground")
 async def generate(request: Request, session: Tenant) -> Response:
-    """ "Price" (`action=price`) draws the form again with its price; anything else creates
-    the job and goes to its page."""
+    """With `action=price` (the "Price" button) the form is drawn again with its price;
+    otherwise the job is created and the browser sent to its page."""
     await parse_form(request)  # bounded as the API bounds it; `checked_form` reads it again
     await checked_form(request, session)
     context = context_of(request)
