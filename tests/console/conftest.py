@@ -1,8 +1,12 @@
 """The web console's tests: a real `vidrelay serve` and Debian's Chromium driven by Playwright.
 
 One server per test module (signing in is the costly part, not the server), one browser per
-worker, one fresh browser context per test. Every test's last page is saved as a screenshot
-in `test-artifacts/screenshots/` (the CI artefact the issue asks for).
+module, one fresh browser context per test. Not one browser per worker: Playwright's sync API
+keeps an event loop running in the worker's thread while it is open, and pytest-asyncio's tests
+that the worker runs next would then fail ("Runner.run() cannot be called from a running event
+loop"); a module's fixtures are torn down before the worker moves on to another module.
+Every test's last page is saved as a screenshot in `test-artifacts/screenshots/` (the CI
+artefact the issue asks for).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):

@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vidrelay.console.pages import PageRoute, SignInRequired, context_of, cookies_of, render
+from vidrelay.console.pages import PageRoute, SignInRequired, context_of, cookies_of
 from vidrelay.console.sessions import Session
-from vidrelay.console.sign_in import sign_in, sign_in_form, sign_out
+from vidrelay.console.sign_in import client_address, sign_in, sign_in_form, sign_out
+from vidrelay.domain.audit import Actor, ActorKind
 from vidrelay.domain.errors import AuthenticationFailed
 from vidrelay.services import keys as key_service
 from vidrelay.store import accounts
@@ -42,6 +43,11 @@ async def tenant_session(request: Request) -> Session:
 Tenant = Annotated[Session, Depends(tenant_session)]
 
 
+def tenant_actor(request: Request, session: Session) -> Actor:
+    """The tenant serving itself, as the audit log records it (as through `/v1`)."""
+    return Actor(ActorKind.TENANT, address=client_address(request), tenant_id=session.tenant_id)
+
+
 @router.get("/sign-in")
 async def sign_in_page(request: Request) -> Response:
     return sign_in_form(request, "portal")
@@ -64,11 +70,3 @@ async def sign_in_post(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out_post(request: Request, session: Tenant) -> Response:
     return await sign_out(request, session)
-
-
-@router.get("")
-async def home(request: Request, session: Tenant) -> Response:
-    assert session.tenant_id is not None
-    async with context_of(request).db.read() as conn:
-        balance = await accounts.tenant_balance(conn, session.tenant_id)
-    return render(request, "portal/home.html", {"balance_micros": balance}, session=session)

@@ -236,6 +236,13 @@ async def find_key(conn: AsyncConnection, key_or_id: str) -> KeyInfo | None:
     return _key_info(row) if row else None
 
 
+async def tenant_key(conn: AsyncConnection, tenant_id: str, key_id: str) -> KeyInfo | None:
+    """A key of this tenant's, revoked or not, by its id (None for another tenant's)."""
+    query = _key_infos().where(api_keys.c.id == key_id, api_keys.c.tenant_id == tenant_id)
+    row = (await conn.execute(query)).first()
+    return _key_info(row) if row else None
+
+
 async def revoke_key(conn: AsyncConnection, key_or_id: str) -> str:
     """Revoke by key id or by the key itself; returns the key id."""
     result = await conn.execute(
@@ -253,29 +260,28 @@ async def revoke_key(conn: AsyncConnection, key_or_id: str) -> str:
     return str(row.id)
 
 
-async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
-    row = (
-        await conn.execute(
-            select(
-                api_keys.c.tenant_id,
-                api_keys.c.id,
-                api_keys.c.status_style,
-                api_keys.c.rpm,
-                api_keys.c.max_in_flight,
-                api_keys.c.spend_limit_micros,
-                api_keys.c.expires_at,
-                api_keys.c.models,
-                tenants.c.rpm.label("tenant_rpm"),
-                tenants.c.max_in_flight.label("tenant_max_in_flight"),
-                func.coalesce(tenant_groups.c.multiplier_ppm, 1_000_000).label("multiplier"),
-            )
-            .join(tenants, tenants.c.id == api_keys.c.tenant_id)
-            .outerjoin(tenant_groups, tenant_groups.c.name == tenants.c.group_name)
-            .where(api_keys.c.key_hash == hash_api_key(key), api_keys.c.revoked_at.is_(None))
+def _principals() -> Select[Any]:
+    return (
+        select(
+            api_keys.c.tenant_id,
+            api_keys.c.id,
+            api_keys.c.status_style,
+            api_keys.c.rpm,
+            api_keys.c.max_in_flight,
+            api_keys.c.spend_limit_micros,
+            api_keys.c.expires_at,
+            api_keys.c.models,
+            tenants.c.rpm.label("tenant_rpm"),
+            tenants.c.max_in_flight.label("tenant_max_in_flight"),
+            func.coalesce(tenant_groups.c.multiplier_ppm, 1_000_000).label("multiplier"),
         )
-    ).first()
-    if row is None:
-        return None
+        .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+        .outerjoin(tenant_groups, tenant_groups.c.name == tenants.c.group_name)
+        .where(api_keys.c.revoked_at.is_(None))
+    )
+
+
+def _principal(row: Row[Any]) -> Principal:
     return Principal(
         tenant_id=row.tenant_id,
         key_id=row.id,
@@ -287,6 +293,19 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
         key_expires_at=row.expires_at,
         key_models=_key_models(row.models),
     )
+
+
+async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
+    query = _principals().where(api_keys.c.key_hash == hash_api_key(key))
+    row = (await conn.execute(query)).first()
+    return _principal(row) if row else None
+
+
+async def principal_of_key(conn: AsyncConnection, key_id: str) -> Principal | None:
+    """The caller an unrevoked key stands for, by the key's id: the web portal's session
+    names its key by id, never holding the key itself."""
+    row = (await conn.execute(_principals().where(api_keys.c.id == key_id))).first()
+    return _principal(row) if row else None
 
 
 async def tenant_balance(conn: AsyncConnection, tenant_id: str) -> int:
@@ -465,3 +484,8 @@ async def list_ledger(
         )
         for row in rows
     ]
+
+
+async def tenant_name(conn: AsyncConnection, tenant_id: str) -> str | None:
+    name = await conn.scalar(select(tenants.c.name).where(tenants.c.id == tenant_id))
+    return None if name is None else str(name)

@@ -1,0 +1,226 @@
+"""The portal's playground: a create-video form built from the catalog, priced before it is
+sent, and sent through what `POST /v1/videos` does.
+
+Choosing a model is a GET that draws the form for that model: its open seconds, its sizes,
+its declared parameters and, where it takes one, a reference image; only the models the
+signed-in key may order and some channel serves are offered. "Price" checks the form and
+shows what it would cost; "Generate" creates the job with the same checks, price and charge as
+the API (rate limit, catalog, key's models, served route, reference image, accept-and-charge)
+and goes to the job's page. A refusal is shown beside the field it names, the form kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vidrelay.api.context import AppContext
+from vidrelay.api.create_request import CreateForm, parse_form, read_create_form
+from vidrelay.api.videos import accept
+from vidrelay.console.pages import (
+    PageRoute,
+    SignInRequired,
+    checked_form,
+    context_of,
+    field_errors,
+    redirect,
+    render,
+)
+from vidrelay.console.portal import Tenant
+from vidrelay.console.sessions import CSRF_FIELD, Session
+from vidrelay.domain.catalog import Capability, ModelSpec, NormalisedRequest, normalise_request
+from vidrelay.domain.channels import require_served, served_routes
+from vidrelay.domain.errors import VidrelayError
+from vidrelay.domain.fingerprint import request_fingerprint
+from vidrelay.domain.jobs import new_video_id
+from vidrelay.domain.keys import check_model_allowed
+from vidrelay.domain.pricing import quote
+from vidrelay.store import accounts
+from vidrelay.store import jobs as job_store
+from vidrelay.store.accounts import Principal
+from vidrelay.store.prices import price_rules_for
+
+router = APIRouter(prefix="/portal", route_class=PageRoute, include_in_schema=False)
+
+_ACTION_FIELD = "action"
+_FORM_FIELDS = ("model", "seconds", "size", "prompt", "input_reference")
+
+
+@dataclass(frozen=True)
+class ModelForm:
+    """What the form offers for one model."""
+
+    model: ModelSpec
+    seconds: list[str]
+    default_seconds: str
+    takes_reference: bool
+
+
+@dataclass
+class Filled:
+    """The form as sent, to draw it again with its values kept."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    price_micros: int | None = None
+    priced: NormalisedRequest | None = None
+
+
+async def _principal(request: Request, session: Session) -> Principal:
+    async with context_of(request).db.read() as conn:
+        principal = await accounts.principal_of_key(conn, session.subject)
+    if principal is None:
+        raise SignInRequired("portal")
+    return principal
+
+
+async def _offered(context: AppContext, principal: Principal) -> dict[str, ModelForm]:
+    """The models this key may order that an enabled channel serves, in catalog order."""
+    declared = await context.channels.declared()
+    offered = {}
+    for model in await context.models.catalog():
+        if principal.key_models is not None and model.name not in principal.key_models:
+            continue
+        routes = served_routes(declared, model)
+        if not routes:
+            continue
+        seconds = list(dict.fromkeys(s for route in routes for s in route.seconds))
+        default = model.routes[0].default_seconds if model.routes[0] in routes else seconds[0]
+        offered[model.name] = ModelForm(
+            model, seconds, default, model.can(Capability.INPUT_REFERENCE)
+        )
+    return offered
+
+
+def _page(
+    request: Request,
+    session: Session,
+    offered: dict[str, ModelForm],
+    chosen: str | None,
+    filled: Filled,
+    status_code: int = 200,
+) -> Response:
+    form = offered.get(chosen or "") or next(iter(offered.values()), None)
+    shown = {*_FORM_FIELDS, *(spec.name for spec in form.model.params)} if form else set()
+    general = [message for name, message in filled.errors.items() if name not in shown]
+    return render(
+        request,
+        "portal/playground.html",
+        {
+            "offered": offered,
+            "form": form,
+            "values": filled.values,
+            "errors": filled.errors,
+            "general_errors": general,
+            "price_micros": filled.price_micros,
+            "priced": filled.priced,
+        },
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/playground")
+async def playground(request: Request, session: Tenant, model: str | None = None) -> Response:
+    context = context_of(request)
+    offered = await _offered(context, await _principal(request, session))
+    filled = Filled()
+    if model is not None and model not in offered:
+        filled.errors["model"] = f"The model {model!r} is not offered to this key here."
+    return _page(request, session, offered, model, filled, 400 if filled.errors else 200)
+
+
+@router.post("/playground")
+async def generate(request: Request, session: Tenant) -> Response:
+    """With `action=price` (the "Price" button) the form is drawn again with its price;
+    otherwise the job is created and the browser sent to its page."""
+    await parse_form(request)  # bounded as the API bounds it; `checked_form` reads it again
+    await checked_form(request, session)
+    context = context_of(request)
+    principal = await _principal(request, session)
+    form = await read_create_form(request)
+    pricing_only = form.params.pop(_ACTION_FIELD, None) == "price"
+    form.params.pop(CSRF_FIELD, None)
+    if form.reference_upload == b"":  # the file field left empty
+        form.reference_upload = None
+    filled = Filled(
+        values={
+            name: value
+            for name, value in {**form.fields, **form.params}.items()
+            if isinstance(value, str)
+        }
+    )
+    offered = await _offered(context, principal)
+    chosen = filled.values.get("model")
+    try:
+        if pricing_only:
+            filled.priced = await _checked(context, principal, form)
+            filled.price_micros = await _price(context, principal, filled.priced)
+            return _page(request, session, offered, chosen, filled)
+        video_id = await _create(context, principal, form)
+    except VidrelayError as error:
+        filled.errors = field_errors(error)
+        status = error.status_code if 400 <= error.status_code < 500 else 400
+        return _page(request, session, offered, chosen, filled, status)
+    return redirect(f"/portal/jobs/{video_id}")
+
+
+async def _checked(
+    context: AppContext, principal: Principal, form: CreateForm
+) -> NormalisedRequest:
+    """The checks `POST /v1/videos` makes before it charges: the catalog, the key's models, a
+    channel that serves the route."""
+    normalised = normalise_request(
+        await context.models.catalog(),
+        prompt=form.fields.get("prompt"),
+        model=form.fields.get("model"),
+        seconds=form.fields.get("seconds"),
+        size=form.fields.get("size"),
+        params=form.params,
+        has_reference=form.reference_upload is not None,
+    )
+    check_model_allowed(principal.key_models, normalised.model)
+    require_served(await context.channels.declared(), normalised.model, normalised.route_class)
+    return normalised
+
+
+async def _price(context: AppContext, principal: Principal, normalised: NormalisedRequest) -> int:
+    """What accepting this request would charge now (`store/jobs.py::_accept` prices it so)."""
+    if not context.settings.billing:
+        return 0
+    async with context.db.read() as conn:
+        rules = await price_rules_for(conn, normalised.model)
+    return quote(rules, normalised, principal.multiplier_ppm)
+
+
+async def _create(context: AppContext, principal: Principal, form: CreateForm) -> str:
+    """What `POST /v1/videos` (api/videos.py::create_video) does with a parsed form that
+    names no callback, character or image URL."""
+    rate_headers = await context.rate_limiter.hit(principal)
+    normalised = await _checked(context, principal, form)
+    reference = None
+    if form.reference_upload is not None:
+        reference = await context.reference_images.fitted(
+            form.reference_upload, "input_reference", (normalised.width, normalised.height)
+        )
+    job_id = new_video_id()
+    if reference is not None:
+        await context.media.save_reference(job_id, reference)
+    new_job = job_store.NewJob(
+        id=job_id,
+        tenant_id=principal.tenant_id,
+        key_id=principal.key_id,
+        request=normalised,
+        callback_url=None,
+        has_reference=reference is not None,
+        multiplier_ppm=principal.multiplier_ppm,
+        key_limits=principal.key_limits,
+        tenant_limits=principal.tenant_limits,
+        key_has_spend_limit=principal.key_has_spend_limit,
+        request_hash=request_fingerprint(normalised, None, reference),
+        charge=context.settings.billing,
+    )
+    return (await accept(context, new_job, rate_headers)).id
