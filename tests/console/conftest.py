@@ -1,8 +1,8 @@
 """The web console's tests: a real `vidrelay serve` and Debian's Chromium driven by Playwright.
 
-One server per test module (signing in is the costly part, not the server), one browser per
-worker, one fresh browser context per test. Every test's last page is saved as a screenshot
-in `test-artifacts/screenshots/` (the CI artefact the issue asks for).
+One server and one browser per test module (signing in is the costly part, not the server),
+one fresh browser context per test. Every test's last page is saved as a screenshot in
+`test-artifacts/screenshots/` (the CI artefact the issue asks for).
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API holds an event loop open on its thread while it
+    runs, which would refuse every asyncio test that the worker runs after it."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium must be installed on CI (scripts/services.sh installs it)")
