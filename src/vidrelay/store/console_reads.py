@@ -1,8 +1,10 @@
 """What the operator console's pages read that no other entrypoint does: tenants by name
 prefix, one tenant's own row, webhook deliveries by status and one delivery with its attempts.
 
-Each is one page of rows read through an index (keyset paging, never OFFSET), so a page costs
-the same with 10,000 tenants or a million deliveries.
+Each reads one page (keyset paging, never OFFSET). Tenants are a range of the unique index
+on their name, so a page costs the same with 10,000 of them; deliveries of one status are
+ordered by time without an index of their own (one needs a migration), so that page costs
+what sorting that status's deliveries costs.
 """
 
 from __future__ import annotations
