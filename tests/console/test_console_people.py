@@ -54,6 +54,16 @@ def console_server(
         process.stop()
 
 
+@pytest.fixture(scope="module")
+def operator(console_server: ServerProcess) -> Iterator[httpx.Client]:
+    """An HTTP client signed in once for the module (sign-ins are rate-limited per address)."""
+    client, _ = _signed_in(console_server.base_url, "console", ADMIN_TOKEN)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def _no_dialogs(page: Page) -> list[str]:
     """Messages of every dialog the page opens (an injected `alert` would be one)."""
     opened: list[str] = []
@@ -141,13 +151,13 @@ def test_an_operator_runs_a_tenant_from_creation_to_a_played_video(
     page.get_by_role("link", name=job_id).click()
     events = page.get_by_test_id("timeline").locator("li > strong")
     deadline = time.monotonic() + 90
-    while "completed" not in events.all_inner_texts():
+    status = page.get_by_test_id("job-status")
+    while "completed" not in events.all_inner_texts() or status.inner_text() != "completed":
         assert time.monotonic() < deadline, events.all_inner_texts()
         time.sleep(0.5)
         page.reload()
     kinds = events.all_inner_texts()
     assert kinds[0] == "accepted" and kinds.index("submitted") < kinds.index("completed"), kinds
-    expect(page.get_by_test_id("job-status")).to_have_text("completed")
     expect(page.get_by_test_id("job-prompt")).to_have_text(PROMPT)
     expect(page.get_by_test_id("job-price")).to_have_text("$0.4")
     video = page.get_by_test_id("job-video")
@@ -166,10 +176,18 @@ def test_an_operator_runs_a_tenant_from_creation_to_a_played_video(
     )
     assert duration > 0
 
+    # the key revoked: the API refuses it from now on
+    page.goto(tenant_url)
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("revoked")).to_be_visible()
+    refused = httpx.get(f"{base}/v1/videos", headers={"Authorization": f"Bearer {key}"})
+    assert refused.status_code == 401
+
     # every action above is in the audit log, by the console, from the browser's address
     page.goto(f"{base}/console/audit")
     audit = page.get_by_test_id("audit").inner_text()
-    for action in ("tenant.create", "key.create", "tenant.top_up", "tenant.adjust", "tenant.set"):
+    actions = ("tenant.create", "key.create", "tenant.top_up", "tenant.adjust", "tenant.set")
+    for action in (*actions, "key.revoke"):
         assert re.search(rf"{re.escape(action)}\t.*\tconsole\t127\.0\.0\.1", audit), audit
     page.goto(f"{base}/console/audit?action=tenant.adjust")
     rows = page.get_by_test_id("audit").locator("tbody tr")
@@ -224,6 +242,31 @@ def test_replaying_a_failed_delivery_adds_an_attempt(
     expect(page.get_by_test_id("audit")).to_contain_text(failed[0]["id"])
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"status": "done"}, "status"),
+        ({"created_after": "yesterday"}, "created_after"),
+        (
+            {"created_after": "2026-11-30T10:00", "created_before": "2026-11-30T09:00"},
+            "created_after",
+        ),
+        ({"tenant": "nobody <b>here</b>"}, "tenant"),
+        ({"after": "video_unknown"}, "after"),
+    ],
+)
+def test_a_refused_job_filter_is_shown_by_its_field_with_the_form_kept(
+    operator: httpx.Client, query: dict[str, str], field: str
+) -> None:
+    refused = operator.get("/console/jobs", params=query)
+    assert refused.status_code == 400, refused.text
+    assert re.search(rf'<span class="field-error"[^>]*>[^<]*{field}', refused.text), refused.text
+    assert "<b>here" not in refused.text
+    for name, value in query.items():
+        if name in ("tenant", "created_after", "created_before"):  # typed, shown back
+            assert f'value="{value.replace("<", "&lt;").replace(">", "&gt;")}"' in refused.text
+
+
 ACTIONS = [
     "/console/tenants",
     "/console/tenants/hooked/top-up",
@@ -237,12 +280,11 @@ ACTIONS = [
 
 @pytest.mark.parametrize("path", ACTIONS)
 def test_an_action_without_its_csrf_token_is_refused(
-    console_server: ServerProcess, path: str
+    console_server: ServerProcess, operator: httpx.Client, path: str
 ) -> None:
-    client, _ = _signed_in(console_server.base_url, "console", ADMIN_TOKEN)
     form = {"name": "csrf-less", "amount_usd": "5", "note": "n", "rpm": "5"}
     for data in (form, {**form, "csrf_token": "forged"}):
-        refused = client.post(path, data=data)
+        refused = operator.post(path, data=data)
         assert refused.status_code == 403, refused.text
         assert "did not come from this site" in refused.text
     audit = httpx.get(f"{console_server.base_url}/admin/audit", headers=ADMIN).json()["data"]

@@ -36,10 +36,3 @@ def moment(text: str, param: str) -> int | None:
             f"{param} must be a date and time such as 2026-11-30T08:00 (UTC).", param=param
         ) from None
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
-
-
-def moment_text(seconds: int | None) -> str:
-    """Unix seconds as a `datetime-local` field shows them (UTC)."""
-    if seconds is None:
-        return ""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M")
