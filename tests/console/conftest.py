@@ -41,6 +41,8 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API holds an event loop open on its thread while it
+    runs, which would refuse every asyncio test that the worker runs after it."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium must be installed on CI (scripts/services.sh installs it)")

@@ -38,9 +38,13 @@ from vidrelay.api.usage import router as usage_router
 from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH, retrieve_video
 from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
+from vidrelay.console.audit import router as console_audit_router
 from vidrelay.console.fallback import router as web_fallback_router
+from vidrelay.console.jobs import router as console_jobs_router
 from vidrelay.console.operator import router as console_router
 from vidrelay.console.portal_routes import router as portal_router
+from vidrelay.console.tenants import router as console_tenants_router
+from vidrelay.console.webhooks import router as console_webhooks_router
 from vidrelay.engine.background import Engine, Instance, open_instance
 from vidrelay.logging_setup import configure_logging
 from vidrelay.media.reference_images import ReferenceImageChecker
@@ -129,6 +133,13 @@ def create_app(
     app.include_router(admin_audit_router)
     app.include_router(webhooks_router)
     app.include_router(console_router)
+    for page_router in (
+        console_jobs_router,
+        console_tenants_router,
+        console_webhooks_router,
+        console_audit_router,
+    ):
+        app.include_router(page_router)
     app.include_router(portal_router)
     app.mount(
         "/console/static",

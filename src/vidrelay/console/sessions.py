@@ -24,6 +24,9 @@ WebApp = Literal["console", "portal"]
 CSRF_FIELD = "csrf_token"
 _SIGN_IN_COOKIE = "vidrelay_sign_in"
 """The double-submitted token of a sign-in form, which no session protects yet."""
+_ONCE_COOKIE = "vidrelay_once"
+"""A value for the next page only (a new key): read and deleted by that page."""
+_ONCE_S = 120
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class SessionCookies:
     def __init__(self, key: bytes, lifetime_s: int, *, public_https: bool = False) -> None:
         self._serializer = URLSafeTimedSerializer(key, salt="vidrelay-web-session")
         self._sign_in = URLSafeTimedSerializer(key, salt="vidrelay-web-sign-in")
+        self._once = URLSafeTimedSerializer(key, salt="vidrelay-web-once")
         self.lifetime_s = lifetime_s
         self._public_https = public_https
         """`VIDRELAY_PUBLIC_URL` is https: a proxy in front ends TLS, whatever uvicorn sees."""
@@ -109,6 +113,45 @@ class SessionCookies:
             _SIGN_IN_COOKIE,
             self._sign_in.dumps(token),
             max_age=3600,
+            path=f"/{app}",
+            secure=self._secure(request),
+            httponly=True,
+            samesite="strict",
+        )
+
+    def hand_over_once(
+        self, request: Request, response: Response, session: Session, value: str
+    ) -> None:
+        """Carry `value` (a key in clear) to the next page of this session only: that page
+        takes it and deletes the cookie, so a reload shows it no more. The database never
+        holds it; the cookie lives two minutes at most, bound to the session's CSRF token."""
+        response.set_cookie(
+            _ONCE_COOKIE,
+            self._once.dumps({"csrf": session.csrf, "value": value}),
+            max_age=_ONCE_S,
+            path=f"/{session.app}",
+            secure=self._secure(request),
+            httponly=True,
+            samesite="strict",
+        )
+
+    def take_once(self, request: Request, session: Session) -> str | None:
+        """What `hand_over_once` left for this session; None when gone, expired or another
+        session's. The page that shows it calls `forget_once` on its response."""
+        try:
+            data = self._once.loads(request.cookies.get(_ONCE_COOKIE, ""), max_age=_ONCE_S)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("value"), str):
+            return None
+        csrf = data.get("csrf")
+        if not isinstance(csrf, str) or not tokens_match(session.csrf, csrf):
+            return None
+        return str(data["value"])
+
+    def forget_once(self, request: Request, response: Response, app: WebApp) -> None:
+        response.delete_cookie(
+            _ONCE_COOKIE,
             path=f"/{app}",
             secure=self._secure(request),
             httponly=True,
