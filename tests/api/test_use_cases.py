@@ -88,6 +88,10 @@ REFUSALS: dict[str, tuple[tuple[str, str, dict[str, Any] | None], tuple[str, ...
         ("PATCH", "/admin/tenants/ghost", {"rpm": 5}),
         ("tenants", "set", "ghost", "--rpm", "5"),
     ),
+    "a key for an unknown tenant, not to be created": (
+        ("POST", "/admin/tenants/ghost/keys", {}),
+        ("keys", "create", "--tenant", "ghost", "--no-create-tenant"),
+    ),
     "adjustment below zero": (
         ("POST", "/admin/tenants/acme/adjustments", {"amount_usd": "-5000", "note": "x"}),
         ("tenants", "adjust", "acme", "--note", "x", "--", "-5000"),
