@@ -1,5 +1,5 @@
 """The portal's playground: a create-video form built from the catalog, priced before it is
-sent, and sent through what `POST /v1/videos` does.
+sent, and sent through the use case `POST /v1/videos` calls (`services/videos.accept_video`).
 
 Choosing a model is a GET that draws the form for that model: its open seconds, its sizes,
 its declared parameters and, where it takes one, a reference image; only the models the
@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from vidrelay.api.context import AppContext
 from vidrelay.api.create_request import CreateForm, parse_form, read_create_form
-from vidrelay.api.videos import accept
+from vidrelay.api.videos import accepted_job
 from vidrelay.console.pages import (
     PageRoute,
     SignInRequired,
@@ -34,12 +34,11 @@ from vidrelay.console.sessions import CSRF_FIELD, Session
 from vidrelay.domain.catalog import Capability, ModelSpec, NormalisedRequest, normalise_request
 from vidrelay.domain.channels import require_served, served_routes
 from vidrelay.domain.errors import VidrelayError
-from vidrelay.domain.fingerprint import request_fingerprint
-from vidrelay.domain.jobs import new_video_id
 from vidrelay.domain.keys import check_model_allowed
 from vidrelay.domain.pricing import quote
+from vidrelay.services import videos as video_service
+from vidrelay.services.videos import VideoOrder
 from vidrelay.store import accounts
-from vidrelay.store import jobs as job_store
 from vidrelay.store.accounts import Principal
 from vidrelay.store.prices import price_rules_for
 
@@ -197,30 +196,12 @@ async def _price(context: AppContext, principal: Principal, normalised: Normalis
 
 
 async def _create(context: AppContext, principal: Principal, form: CreateForm) -> str:
-    """What `POST /v1/videos` (api/videos.py::create_video) does with a parsed form that
-    names no callback, character or image URL."""
+    """`POST /v1/videos`'s use case, with the key's rate limit, for a form that names no
+    callback, character or image URL."""
     rate_headers = await context.rate_limiter.hit(principal)
-    normalised = await _checked(context, principal, form)
-    reference = None
-    if form.reference_upload is not None:
-        reference = await context.reference_images.fitted(
-            form.reference_upload, "input_reference", (normalised.width, normalised.height)
-        )
-    job_id = new_video_id()
-    if reference is not None:
-        await context.media.save_reference(job_id, reference)
-    new_job = job_store.NewJob(
-        id=job_id,
-        tenant_id=principal.tenant_id,
-        key_id=principal.key_id,
-        request=normalised,
-        callback_url=None,
-        has_reference=reference is not None,
-        multiplier_ppm=principal.multiplier_ppm,
-        key_limits=principal.key_limits,
-        tenant_limits=principal.tenant_limits,
-        key_has_spend_limit=principal.key_has_spend_limit,
-        request_hash=request_fingerprint(normalised, None, reference),
-        charge=context.settings.billing,
+    order = VideoOrder(
+        fields=form.fields, params=form.params, reference_image=form.reference_upload
     )
-    return (await accept(context, new_job, rate_headers)).id
+    accepted = await video_service.accept_video(context.video_desk, principal, order)
+    accepted_job(context, accepted, rate_headers)  # counted like the API's
+    return accepted.job.id
