@@ -96,6 +96,10 @@ REFUSALS: dict[str, tuple[tuple[str, str, dict[str, Any] | None], tuple[str, ...
         ("POST", "/admin/tenants/acme/adjustments", {"amount_usd": "-5000", "note": "x"}),
         ("tenants", "adjust", "acme", "--note", "x", "--", "-5000"),
     ),
+    "a tenant name with a slash": (
+        ("POST", "/admin/tenants", {"name": "acme/evil"}),
+        ("tenants", "create", "acme/evil"),
+    ),
     "a tenant created twice": (
         ("POST", "/admin/tenants", {"name": "acme"}),
         ("tenants", "create", "acme"),

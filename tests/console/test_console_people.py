@@ -92,7 +92,7 @@ def test_an_operator_runs_a_tenant_from_creation_to_a_played_video(
     new_tenant = _form(page, "New tenant")
     new_tenant.get_by_label("Name").fill("acme/evil")
     new_tenant.get_by_role("button", name="Create tenant").click()
-    expect(_form(page, "New tenant").locator("#new-name-error")).to_contain_text("no '/'")
+    expect(_form(page, "New tenant").locator("#new-name-error")).to_contain_text("no slash")
     expect(_form(page, "New tenant").get_by_label("Name")).to_have_value("acme/evil")
     _form(page, "New tenant").get_by_label("Name").fill(TENANT)
     _form(page, "New tenant").get_by_role("button", name="Create tenant").click()

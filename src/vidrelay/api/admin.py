@@ -37,7 +37,7 @@ from vidrelay.domain.errors import (
     InvalidRequest,
     NotFound,
 )
-from vidrelay.domain.limits import Limits
+from vidrelay.domain.limits import MAX_LIMIT, Limits
 from vidrelay.domain.pricing import (
     PPM,
     PriceDeclaration,
@@ -46,7 +46,7 @@ from vidrelay.domain.pricing import (
     micros_to_usd,
     multiplier_to_ppm,
     parse_conditions,
-    usd_to_micros,
+    parse_dollars,
 )
 from vidrelay.services import catalog as catalog_service
 from vidrelay.services import tenants as tenant_service
@@ -57,11 +57,8 @@ from vidrelay.store import accounts, prices
 from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.usage import ChannelRevenue, revenue_by_channel
 
-MAX_LIMIT = 1_000_000  # rpm / max_in_flight
 MAX_LEDGER_ID = 2**31 - 1  # ledger ids are 32-bit integers on PostgreSQL
-_DOLLARS = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,6})?")
 _MULTIPLIER = re.compile(r"[0-9]{1,4}(\.[0-9]{1,6})?")
-_TENANT_NAME = r"^[^/\s\x00-\x1f\x7f](?:[^/\x00-\x1f\x7f]*[^/\s\x00-\x1f\x7f])?$"
 
 
 def check_admin_token(request: Request, settings: Settings) -> None:
@@ -111,7 +108,7 @@ class _Body(BaseModel):
 
 
 class TenantCreate(_Body):
-    name: str = Field(min_length=1, max_length=200, pattern=_TENANT_NAME)
+    name: str  # checked by the use case, with the same words for the CLI and the console
     balance_usd: str | None = None
     group: str | None = None
     rpm: LimitValue = None
@@ -165,7 +162,7 @@ async def create_tenant(body: TenantCreate, context: Context, actor: AdminActor)
     """A new tenant; its initial balance is a top-up in the ledger by the admin."""
     balance = 0
     if body.balance_usd is not None:
-        balance = _dollars_to_micros(body.balance_usd, "balance_usd")
+        balance = parse_dollars(body.balance_usd, "balance_usd")
     if balance < 0:
         raise InvalidRequest("balance_usd cannot be negative.", param="balance_usd")
     summary = await tenant_service.create_tenant(
@@ -208,7 +205,7 @@ async def update_tenant(
 async def top_up_tenant(
     name: str, body: TopUp, context: Context, actor: AdminActor
 ) -> JSONResponse:
-    micros = _dollars_to_micros(body.amount_usd, "amount_usd")
+    micros = parse_dollars(body.amount_usd, "amount_usd")
     if micros <= 0:
         raise InvalidRequest("amount_usd of a top-up must be positive.", param="amount_usd")
     summary = await tenant_service.top_up(context.db, name, micros, body.note, actor=actor)
@@ -220,7 +217,7 @@ async def adjust_tenant(
     name: str, body: Adjustment, context: Context, actor: AdminActor
 ) -> JSONResponse:
     """A signed correction with a reason; it may not take the balance below zero."""
-    micros = _dollars_to_micros(body.amount_usd, "amount_usd")
+    micros = parse_dollars(body.amount_usd, "amount_usd")
     summary = await tenant_service.adjust(context.db, name, micros, body.note, actor=actor)
     return JSONResponse(tenant_view(summary))
 
@@ -297,9 +294,9 @@ async def put_price_rule(body: PriceRuleBody, context: Context, actor: AdminActo
     already accepted keep the price they were accepted at."""
     per_second = per_request = None
     if body.per_second_usd is not None:
-        per_second = _dollars_to_micros(body.per_second_usd, "per_second_usd", signed=False)
+        per_second = parse_dollars(body.per_second_usd, "per_second_usd", signed=False)
     if body.per_request_usd is not None:
-        per_request = _dollars_to_micros(body.per_request_usd, "per_request_usd", signed=False)
+        per_request = parse_dollars(body.per_request_usd, "per_request_usd", signed=False)
     declaration = PriceDeclaration(
         model=body.model,
         route_class=body.route_class,
@@ -429,19 +426,6 @@ def _revenue_figures(row: ChannelRevenue) -> dict[str, Any]:
 
 
 # --- money on the wire ---------------------------------------------------------------------
-
-
-def _dollars_to_micros(text: str, param: str, *, signed: bool = True) -> int:
-    """A decimal string of dollars, at most 6 decimals (a micro-dollar); no exponent, no
-    separators, never a float."""
-    if not _DOLLARS.fullmatch(text) or (not signed and text.startswith("-")):
-        kind = "a" if signed else "a non-negative"
-        raise InvalidRequest(
-            f"{param} must be {kind} decimal string of dollars with at most 6 decimals, "
-            'e.g. "10.5".',
-            param=param,
-        )
-    return usd_to_micros(text)
 
 
 # --- webhook deliveries ------------------------------------------------------------------------

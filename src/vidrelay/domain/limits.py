@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_LIMIT = 1_000_000
+"""The largest rpm or max_in_flight an operator may set."""
+
 
 @dataclass(frozen=True)
 class Limits:

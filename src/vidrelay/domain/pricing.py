@@ -13,6 +13,7 @@ alter it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -32,6 +33,7 @@ from vidrelay.domain.params import value_text
 
 MICROS_PER_USD = 1_000_000
 PPM = 1_000_000  # a multiplier of 1.0
+_DOLLARS = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,6})?")
 STANDARD_MAX_PIXELS = 1280 * 720
 
 
@@ -271,6 +273,19 @@ def usd_to_micros(usd: str | Decimal | int) -> int:
     if amount != amount.to_integral_value():
         raise ValueError(f"{usd} USD has more precision than a micro-dollar")
     return int(amount)
+
+
+def parse_dollars(text: str, param: str, *, signed: bool = True) -> int:
+    """A decimal string of dollars in micro-dollars: at most 6 decimals, no exponent, no
+    separators, never a float; the same rule for the admin API and the console."""
+    if not _DOLLARS.fullmatch(text) or (not signed and text.startswith("-")):
+        kind = "a" if signed else "a non-negative"
+        raise InvalidRequest(
+            f"{param} must be {kind} decimal string of dollars with at most 6 decimals, "
+            'e.g. "10.5".',
+            param=param,
+        )
+    return usd_to_micros(text)
 
 
 def micros_to_usd(micros: int) -> Decimal:

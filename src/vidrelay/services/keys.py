@@ -16,6 +16,7 @@ from vidrelay.domain.audit import Actor
 from vidrelay.domain.errors import AuthenticationFailed, NotFound
 from vidrelay.domain.keys import KeySpec
 from vidrelay.domain.pricing import micros_to_usd
+from vidrelay.domain.tenants import check_tenant_name
 from vidrelay.services.tenants import unknown_tenant
 from vidrelay.store import accounts, audit
 from vidrelay.store import models as model_store
@@ -48,6 +49,7 @@ async def create_key(
         if found is None:
             if not create_tenant:
                 raise unknown_tenant(tenant)
+            check_tenant_name(tenant, "tenant")
             found = await accounts.create_tenant(conn, tenant)
         checked = spec.checked(await model_store.load_catalog(conn), int(time.time()))
         if top_up_micros:

@@ -17,6 +17,7 @@ from vidrelay.domain.audit import Actor
 from vidrelay.domain.errors import NotFound
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import micros_to_usd, multiplier_text
+from vidrelay.domain.tenants import check_tenant_name
 from vidrelay.store import accounts, audit
 from vidrelay.store.accounts import TenantSummary
 from vidrelay.store.database import Database
@@ -56,6 +57,7 @@ async def create_tenant(
     limits: Limits = Limits(),
 ) -> TenantSummary:
     """A new tenant (409 if the name is taken); its initial balance is a ledger top-up."""
+    check_tenant_name(name)
     async with db.write() as conn:
         tenant = await accounts.create_tenant(conn, name)
         await accounts.set_tenant_options(conn, tenant.id, group=group, limits=limits)
