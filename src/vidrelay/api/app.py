@@ -39,6 +39,7 @@ from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.console.fallback import router as web_fallback_router
 from vidrelay.console.operator import router as console_router
+from vidrelay.console.overview import router as console_overview_router
 from vidrelay.console.portal import router as portal_router
 from vidrelay.engine.background import Engine, Instance, open_instance
 from vidrelay.logging_setup import configure_logging
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(admin_keys_router)
     app.include_router(webhooks_router)
     app.include_router(console_router)
+    app.include_router(console_overview_router)
     app.include_router(portal_router)
     app.mount(
         "/console/static",
