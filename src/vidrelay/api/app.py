@@ -37,7 +37,9 @@ from vidrelay.api.usage import router as usage_router
 from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH, retrieve_video
 from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
+from vidrelay.console.channels import router as console_channels_router
 from vidrelay.console.fallback import router as web_fallback_router
+from vidrelay.console.models import router as console_models_router
 from vidrelay.console.operator import router as console_router
 from vidrelay.console.overview import router as console_overview_router
 from vidrelay.console.portal import router as portal_router
@@ -129,6 +131,8 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(console_router)
     app.include_router(console_overview_router)
+    app.include_router(console_channels_router)
+    app.include_router(console_models_router)
     app.include_router(portal_router)
     app.mount(
         "/console/static",
