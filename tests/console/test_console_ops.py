@@ -3,6 +3,8 @@ server: what an operator does, what the pages show, and what they refuse."""
 
 from __future__ import annotations
 
+import html
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -261,3 +263,26 @@ def test_every_action_refuses_a_post_without_the_forms_csrf_token(
         refused = operator_client.post(path, data=data)
         assert refused.status_code == 403, refused.text
         assert "did not come from this site" in refused.text
+
+
+def test_needs_attention_shows_ten_tenants_and_pages_on_from_its_more_link(
+    operator_client: httpx.Client, console_server: ServerProcess
+) -> None:
+    with database(console_server) as conn:  # the lowest balances of the instance
+        conn.executemany(
+            "INSERT INTO tenants (id, name, balance_micros, created_at, group_name)"
+            " VALUES (?, ?, ?, 0, 'default')",
+            [(f"ten_low_{n:02d}", f"low-{n:02d}", n) for n in range(12)],
+        )
+    overview = operator_client.get("/console").text
+    assert all(f"low-{n:02d}" in overview for n in range(10))
+    assert "low-10" not in overview
+    more = re.search(r'href="(/console/attention/tenants\?after=[^"]+)">more<', overview)
+    assert more, overview
+    rest = operator_client.get(html.unescape(more.group(1)))
+    assert rest.status_code == 200
+    assert "low-10" in rest.text and "low-11" in rest.text and "low-09" not in rest.text
+    for cursor in ("99999999999999999999999:x", "garbage", "-1:", ":"):
+        for path in ("/console/attention/tenants", "/console/attention/deliveries"):
+            answer = operator_client.get(path, params={"after": cursor})
+            assert answer.status_code == 200, (path, cursor, answer.text)

@@ -71,48 +71,49 @@ async def seed(db: Database, rows: list[dict[str, Any]]) -> None:
             await conn.execute(insert(jobs), rows)
 
 
-async def test_jobs_by_outcome_counts_every_bucket_and_only_the_window(db: Database) -> None:
-    await seed(
-        db,
-        [
-            job(1, DAY + 10, "completed"),
-            job(2, DAY + HOUR - 1, "failed"),
-            job(3, DAY + HOUR, "queued"),
-            job(4, DAY + HOUR + 5, "in_progress"),
-            job(5, DAY + HOUR + 6, "completed"),
-            job(6, DAY - 1, "completed"),  # before the window
-            job(7, DAY + 3 * HOUR, "completed"),  # at its end: outside
-        ],
-    )
-    async with db.read() as conn:
-        buckets = await stats.jobs_by_outcome(conn, start=DAY, end=DAY + 3 * HOUR, bucket_s=HOUR)
-    assert buckets == [
-        stats.Outcomes(DAY, completed=1, failed=1),
-        stats.Outcomes(DAY + HOUR, completed=1, unfinished=2),
-        stats.Outcomes(DAY + 2 * HOUR),
-    ]
-
-
-async def test_money_by_day_leaves_failed_jobs_out_of_revenue_but_keeps_their_cost(
+async def test_job_figures_count_outcomes_and_money_per_bucket_and_only_the_window(
     db: Database,
 ) -> None:
     await seed(
         db,
         [
-            job(1, DAY + 5, "completed", price=400_000, cost=150_000),
-            job(2, DAY + 6, "failed", price=900_000, cost=20_000),
-            job(3, DAY + 7, "in_progress", price=300_000),
-            job(4, DAY + stats.DAY_S + 1, "completed", price=1_200_000, cost=1_000_000),
+            job(1, DAY + 10, "completed", price=400_000, cost=150_000),
+            job(2, DAY + HOUR - 1, "failed", price=900_000, cost=20_000),
+            job(3, DAY + HOUR, "queued", price=300_000),
+            job(4, DAY + HOUR + 5, "in_progress", price=300_000),
+            job(5, DAY + HOUR + 6, "completed", price=1_200_000, cost=1_000_000),
+            job(6, DAY - 1, "completed"),  # before the window
+            job(7, DAY + 3 * HOUR, "completed"),  # at its end: outside
         ],
     )
     async with db.read() as conn:
-        days = await stats.money_by_day(conn, start=DAY, end=DAY + 3 * stats.DAY_S)
-    assert days == [
-        stats.DailyMoney(DAY, revenue_micros=700_000, cost_micros=170_000),
-        stats.DailyMoney(DAY + stats.DAY_S, revenue_micros=1_200_000, cost_micros=1_000_000),
-        stats.DailyMoney(DAY + 2 * stats.DAY_S),
+        buckets = await stats.job_figures(conn, start=DAY, end=DAY + 3 * HOUR, bucket_s=HOUR)
+    assert buckets == [
+        stats.JobFigures(DAY, completed=1, failed=1, revenue_micros=400_000, cost_micros=170_000),
+        stats.JobFigures(
+            DAY + HOUR,
+            completed=1,
+            unfinished=2,
+            revenue_micros=1_800_000,
+            cost_micros=1_000_000,
+        ),
+        stats.JobFigures(DAY + 2 * HOUR),
     ]
-    assert days[0].margin_micros == 530_000
+    assert buckets[0].margin_micros == 230_000
+
+
+def test_hours_add_up_per_utc_day() -> None:
+    hours = [
+        stats.JobFigures(DAY - HOUR, completed=1, revenue_micros=5, cost_micros=1),
+        stats.JobFigures(DAY, completed=2, failed=1, revenue_micros=7),
+        stats.JobFigures(DAY + 23 * HOUR, unfinished=4, cost_micros=3),
+        stats.JobFigures(DAY + 24 * HOUR),
+    ]
+    assert stats.by_day(hours) == [
+        stats.JobFigures(DAY - stats.DAY_S, completed=1, revenue_micros=5, cost_micros=1),
+        stats.JobFigures(DAY, completed=2, failed=1, unfinished=4, revenue_micros=7, cost_micros=3),
+        stats.JobFigures(DAY + stats.DAY_S),
+    ]
 
 
 async def test_channel_performance_gives_success_rate_and_nearest_rank_percentiles(

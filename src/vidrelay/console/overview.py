@@ -6,11 +6,15 @@ of what needs attention show their first `ATTENTION_ROWS` and page on from a "mo
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from fastapi import APIRouter
 from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,12 +27,15 @@ from vidrelay.domain.pricing import micros_to_usd
 from vidrelay.store import jobs as job_store
 from vidrelay.store import stats
 
+T = TypeVar("T")
+
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
 
 ATTENTION_ROWS = 10
+DAYS = 7
+"""The charts show the last `DAYS` whole UTC days and today (one pass over their jobs)."""
 DELIVERIES_WINDOW_S = 7 * stats.DAY_S
 """A failing delivery older than a week no longer needs attention on the overview."""
-MONEY_DAYS = 14
 
 
 def _hour(moment: int) -> str:
@@ -43,7 +50,7 @@ def _day(moment: int) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%m-%d")
 
 
-def _outcome_chart(buckets: list[stats.Outcomes], label: str, title: str) -> Markup:
+def _outcome_chart(buckets: list[stats.JobFigures], label: str, title: str) -> Markup:
     labels = [_hour(b.start) if label == "hour" else _day_hour(b.start) for b in buckets]
     return bar_chart(
         labels,
@@ -74,14 +81,22 @@ async def overview(request: Request, session: Operator) -> Response:
     now = int(time.time())
     next_hour = now - now % stats.HOUR_S + stats.HOUR_S
     today = now - now % stats.DAY_S
-    async with context.db.read() as conn:
-        week = await stats.jobs_by_outcome(
-            conn, start=next_hour - 168 * stats.HOUR_S, end=next_hour, bucket_s=stats.HOUR_S
-        )
-        money = await stats.money_by_day(
-            conn, start=today - (MONEY_DAYS - 1) * stats.DAY_S, end=today + stats.DAY_S
-        )
-        performance = await stats.channel_performance(conn, since=now - stats.DAY_S)
+    db = context.db
+
+    async def read(query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with db.read() as conn:
+            return await query(conn)
+
+    # the two costly aggregates on connections of their own, side by side
+    hours, performance = await asyncio.gather(
+        read(
+            lambda conn: stats.job_figures(
+                conn, start=today - DAYS * stats.DAY_S, end=next_hour, bucket_s=stats.HOUR_S
+            )
+        ),
+        read(lambda conn: stats.channel_performance(conn, since=now - stats.DAY_S)),
+    )
+    async with db.read() as conn:
         running = await job_store.in_progress_by_channel(conn)
         low = await stats.low_balance_tenants(conn, limit=ATTENTION_ROWS + 1)
         failing = await stats.failing_deliveries(
@@ -90,14 +105,17 @@ async def overview(request: Request, session: Operator) -> Response:
     channels = await channels_in_force(request)
     breakers = await context.breakers.load()
     health = {channel.name: health_view(channel, breakers) for channel in channels}
-    labels = [_day(day.day_start) for day in money]
+    money = stats.by_day(hours)
+    labels = [_day(day.start) for day in money]
     names = [channel.name for channel in channels]
     timed = [name for name in names if performance.get(name) and performance[name].p50_s]
     values = {
         "outcomes_day": _outcome_chart(
-            week[-24:], "hour", "Jobs per hour by outcome, last 24 hours (UTC)"
+            hours[-24:], "hour", "Jobs per hour by outcome, last 24 hours (UTC)"
         ),
-        "outcomes_week": _outcome_chart(week, "day", "Jobs per hour by outcome, last 7 days"),
+        "outcomes_week": _outcome_chart(
+            hours, "day", f"Jobs per hour by outcome, the last {DAYS} days and today"
+        ),
         "money_chart": bar_chart(
             labels,
             [
@@ -105,7 +123,7 @@ async def overview(request: Request, session: Operator) -> Response:
                 Series("upstream cost", [float(micros_to_usd(d.cost_micros)) for d in money]),
                 Series("margin", [float(micros_to_usd(d.margin_micros)) for d in money]),
             ],
-            title=f"Revenue, upstream cost and margin per day, last {MONEY_DAYS} days",
+            title=f"Revenue, upstream cost and margin per day, the last {DAYS} days and today",
             stacked=False,
             unit="$",
         ),
@@ -191,4 +209,4 @@ async def failing_deliveries_page(request: Request, session: Operator, after: st
 def _cursor(after: str) -> str | None:
     """A cursor as the pages write it (`<number>:<id>`); anything else starts from the top."""
     number, colon, _ = after.partition(":")
-    return after if colon and number.lstrip("-").isdigit() else None
+    return after if colon and number.isdigit() and len(number) <= 18 else None

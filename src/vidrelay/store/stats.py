@@ -2,7 +2,8 @@
 
 Each is one query that groups in SQL (portable to SQLite and PostgreSQL) over a time window of
 `jobs.created_at`, served by `ix_jobs_created_stats` (created_at, status, channel, price,
-cost: a covering index, so the figures of a week never read the table's rows). An answer's
+cost, finished and created times: a covering index, so the figures of a week never read the
+table's rows). An answer's
 size is bounded by its buckets or channels, never by the number of jobs. Money follows
 `store/usage.py`: revenue is the price of the jobs that did not fail (failed ones were
 refunded), cost is what the upstreams charged, margin the difference.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BigInteger, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.jobs import UNFINISHED, JobStatus
@@ -28,44 +29,14 @@ _FAILED = JobStatus.FAILED.value
 
 
 @dataclass(frozen=True)
-class Outcomes:
-    """The jobs created in one bucket [start, start + bucket), by where they are now."""
+class JobFigures:
+    """The jobs created in one bucket [start, start + bucket): where they are now, and their
+    money (revenue: prices of those that did not fail; cost: what the upstreams charged)."""
 
     start: int
     completed: int = 0
     failed: int = 0
     unfinished: int = 0
-
-
-async def jobs_by_outcome(
-    conn: AsyncConnection, *, start: int, end: int, bucket_s: int
-) -> list[Outcomes]:
-    """Jobs created in [start, end) per bucket (`start` a multiple of `bucket_s`), every bucket
-    present, oldest first."""
-    bucket = (jobs.c.created_at - jobs.c.created_at % bucket_s).label("bucket")
-    rows = await conn.execute(
-        select(bucket, jobs.c.status, func.count().label("jobs"))
-        .where(jobs.c.created_at >= start, jobs.c.created_at < end)
-        .group_by(bucket, jobs.c.status)
-    )
-    counts: dict[int, dict[str, int]] = {}
-    for row in rows:
-        counts.setdefault(int(row.bucket), {})[row.status] = int(row.jobs)
-    unfinished = [status.value for status in UNFINISHED]
-    return [
-        Outcomes(
-            start=moment,
-            completed=counts.get(moment, {}).get(_COMPLETED, 0),
-            failed=counts.get(moment, {}).get(_FAILED, 0),
-            unfinished=sum(counts.get(moment, {}).get(status, 0) for status in unfinished),
-        )
-        for moment in range(start, end, bucket_s)
-    ]
-
-
-@dataclass(frozen=True)
-class DailyMoney:
-    day_start: int
     revenue_micros: int = 0
     cost_micros: int = 0
 
@@ -74,23 +45,70 @@ class DailyMoney:
         return self.revenue_micros - self.cost_micros
 
 
-async def money_by_day(conn: AsyncConnection, *, start: int, end: int) -> list[DailyMoney]:
-    """Revenue, upstream cost and margin of the jobs created each UTC day of [start, end)
-    (`start` a UTC midnight), every day present, oldest first."""
-    day = (jobs.c.created_at - jobs.c.created_at % DAY_S).label("day")
+async def job_figures(
+    conn: AsyncConnection, *, start: int, end: int, bucket_s: int
+) -> list[JobFigures]:
+    """Jobs created in [start, end) per bucket (`start` a multiple of `bucket_s`), every
+    bucket present, oldest first: one pass over the window's part of the covering index."""
+    # the buckets as a recursive CTE joined to the index's ranges: each job is read once,
+    # within its bucket, with no bucket computed per job (half the time on SQLite)
+    first = select(literal(start, BigInteger).label("start")).cte("buckets", recursive=True)
+    buckets = first.union_all(
+        select((first.c.start + bucket_s).label("start")).where(first.c.start + bucket_s < end)
+    )
+    within = and_(
+        jobs.c.created_at >= buckets.c.start,
+        jobs.c.created_at < buckets.c.start + bucket_s,
+        jobs.c.created_at < end,
+    )
     rows = await conn.execute(
         select(
-            day,
-            func.coalesce(func.sum(jobs.c.price_micros).filter(jobs.c.status != _FAILED), 0).label(
-                "revenue"
-            ),
+            buckets.c.start.label("bucket"),
+            jobs.c.status,
+            func.count().label("jobs"),
+            func.coalesce(func.sum(jobs.c.price_micros), 0).label("price"),
             func.coalesce(func.sum(jobs.c.cost_micros), 0).label("cost"),
         )
-        .where(jobs.c.created_at >= start, jobs.c.created_at < end)
-        .group_by(day)
+        .select_from(buckets.join(jobs, within))
+        .group_by(buckets.c.start, jobs.c.status)
     )
-    found = {int(row.day): (int(row.revenue), int(row.cost)) for row in rows}
-    return [DailyMoney(moment, *found.get(moment, (0, 0))) for moment in range(start, end, DAY_S)]
+    found: dict[int, dict[str, int]] = {}
+    unfinished = {status.value for status in UNFINISHED}
+    for row in rows:
+        figures = found.setdefault(int(row.bucket), {})
+        kind = "unfinished" if row.status in unfinished else row.status
+        figures[kind] = figures.get(kind, 0) + int(row.jobs)
+        if row.status != _FAILED:
+            figures["revenue"] = figures.get("revenue", 0) + int(row.price)
+        figures["cost"] = figures.get("cost", 0) + int(row.cost)
+    return [
+        JobFigures(
+            start=moment,
+            completed=found.get(moment, {}).get(_COMPLETED, 0),
+            failed=found.get(moment, {}).get(_FAILED, 0),
+            unfinished=found.get(moment, {}).get("unfinished", 0),
+            revenue_micros=found.get(moment, {}).get("revenue", 0),
+            cost_micros=found.get(moment, {}).get("cost", 0),
+        )
+        for moment in range(start, end, bucket_s)
+    ]
+
+
+def by_day(buckets: list[JobFigures]) -> list[JobFigures]:
+    """Buckets of an hour (or any divisor of a day) added up per UTC day, oldest first."""
+    days: dict[int, JobFigures] = {}
+    for one in buckets:
+        day = one.start - one.start % DAY_S
+        before = days.get(day, JobFigures(day))
+        days[day] = JobFigures(
+            day,
+            before.completed + one.completed,
+            before.failed + one.failed,
+            before.unfinished + one.unfinished,
+            before.revenue_micros + one.revenue_micros,
+            before.cost_micros + one.cost_micros,
+        )
+    return [days[day] for day in sorted(days)]
 
 
 @dataclass(frozen=True)
@@ -117,13 +135,16 @@ async def channel_performance(
     p50/p95 time to complete, exact nearest-rank percentiles picked in SQL by a window
     function (no duration leaves the database but the two picked)."""
     recent = and_(jobs.c.created_at >= since, jobs.c.channel.is_not(None))
+    # `status || ''`: no planner may take `ix_jobs_status` for this (it would read every
+    # completed job ever made, where the window's range of `created_at` is a few)
+    status = jobs.c.status.concat("")
     counts = await conn.execute(
         select(
             jobs.c.channel,
             func.count().filter(jobs.c.status == _COMPLETED).label("completed"),
             func.count().filter(jobs.c.status == _FAILED).label("failed"),
         )
-        .where(recent, jobs.c.status.in_([_COMPLETED, _FAILED]))
+        .where(recent, status.in_([_COMPLETED, _FAILED]))
         .group_by(jobs.c.channel)
     )
     duration = jobs.c.finished_ts - jobs.c.created_ts
@@ -134,7 +155,7 @@ async def channel_performance(
             func.row_number().over(partition_by=jobs.c.channel, order_by=duration).label("rank"),
             func.count().over(partition_by=jobs.c.channel).label("total"),
         )
-        .where(recent, jobs.c.status == _COMPLETED, jobs.c.finished_ts.is_not(None))
+        .where(recent, status == _COMPLETED, jobs.c.finished_ts.is_not(None))
         .subquery()
     )
     median, high = (ranked.c.total * 50 + 99) // 100, (ranked.c.total * 95 + 99) // 100
