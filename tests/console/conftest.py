@@ -1,7 +1,7 @@
 """The web console's tests: a real `vidrelay serve` and Debian's Chromium driven by Playwright.
 
 One server per test module (signing in is the costly part, not the server), one browser per
-worker, one fresh browser context per test. Every test's last page is saved as a screenshot
+module, one fresh browser context per test. Every test's last page is saved as a screenshot
 in `test-artifacts/screenshots/` (the CI artefact the issue asks for).
 """
 
@@ -35,8 +35,10 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API holds an event loop as the running one while it is
+    started, so a session-wide browser would break every asyncio test the worker runs after."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium must be installed on CI (scripts/services.sh installs it)")
