@@ -58,6 +58,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vidrelay.domain.audit import CONFIG_FILE
 from vidrelay.domain.catalog import ModelSpec, RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.domain.declarations import InvalidDeclaration, parse_model
@@ -73,7 +74,7 @@ from vidrelay.domain.pricing import (
 )
 from vidrelay.services.catalog import CatalogEdit
 from vidrelay.settings import InvalidSettings
-from vidrelay.store import accounts, prices
+from vidrelay.store import accounts, audit, prices
 from vidrelay.store import channels as channel_store
 from vidrelay.store.database import Database
 
@@ -255,17 +256,22 @@ async def apply_config(db: Database, config: OperatorConfig) -> list[str]:
     API, CLI) are kept, and so is a channel's runtime switch unless the file says `enabled`.
 
     Returns what it changed, a line each ("group vip 0.5 → 0.8"): the file is applied at every
-    start, so it undoes what was changed at runtime, and the start must say so.
+    start, so it undoes what was changed at runtime, and the start must say so (and records
+    one audit row, when it changed anything).
     """
     try:
         async with db.write() as conn:
             edit = await CatalogEdit.begin(conn)
-            return [
+            changes = [
                 *await _apply_models(edit, config.models),
                 *await _apply_groups(conn, config.groups),
                 *await _apply_prices(conn, edit, config.price_rules),
                 *await _apply_channels(conn, edit, config.channels),
             ]
+            if changes:  # its lines name what changed, never a key
+                target = str(config.source or "config")
+                await audit.record(conn, CONFIG_FILE, "config.apply", target, {"changes": changes})
+            return changes
     except ConfigError as error:  # the file's name goes first, as in reading errors
         if not config.source:
             raise

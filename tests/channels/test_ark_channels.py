@@ -19,6 +19,7 @@ from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
 from tests.fakes.ark_upstream import TASKS, FakeArkUpstream
 from tests.fakes.media import assert_fitted_reference, tiny_image, tiny_mp4
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.services.catalog import declare_models, set_price
@@ -43,9 +44,9 @@ async def relay(tmp_path: Path, database_url: str) -> AsyncIterator[Relay]:
     """On SQLite and on PostgreSQL, with the shipped model declared at its list price."""
     async with running_relay(tmp_path / "data", database_url) as relay:
         entry = next(entry for entry in shipped_models() if entry.model.name == MODEL)
-        await declare_models(relay.context.db, [entry.model])
+        await declare_models(relay.context.db, [entry.model], actor=CLI)
         for price in entry.prices():
-            await set_price(relay.context.db, price)
+            await set_price(relay.context.db, price, actor=CLI)
         relay.context.models.invalidate()
         yield relay
 

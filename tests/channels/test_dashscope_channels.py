@@ -20,6 +20,7 @@ import pytest_asyncio
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
 from tests.fakes.dashscope_upstream import FakeDashScope
 from tests.fakes.media import assert_fitted_reference, tiny_image, tiny_mp4
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.services.catalog import declare_models, set_price
@@ -56,10 +57,10 @@ async def relay(tmp_path: Path, database_url: str) -> AsyncIterator[Relay]:
 
 
 async def declare_shipped(relay: Relay, *entries: ShippedModel) -> None:
-    await declare_models(relay.context.db, [entry.model for entry in entries])
+    await declare_models(relay.context.db, [entry.model for entry in entries], actor=CLI)
     for entry in entries:
         for price in entry.prices():
-            await set_price(relay.context.db, price)
+            await set_price(relay.context.db, price, actor=CLI)
     relay.context.models.invalidate()
 
 

@@ -20,6 +20,7 @@ import pytest_asyncio
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
 from tests.fakes.gemini_upstream import FakeGeminiUpstream, tiny_image, tiny_mp4
 from tests.fakes.media import assert_fitted_reference
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.services.catalog import declare_models, set_price
@@ -54,9 +55,9 @@ async def relay(tmp_path: Path, database_url: str) -> AsyncIterator[Relay]:
 
 async def declare_shipped(relay: Relay, entry: ShippedModel = FAST) -> None:
     """The shipped model in the catalog at its list price, as `vidrelay models import` does."""
-    await declare_models(relay.context.db, [entry.model])
+    await declare_models(relay.context.db, [entry.model], actor=CLI)
     for price in entry.prices():
-        await set_price(relay.context.db, price)
+        await set_price(relay.context.db, price, actor=CLI)
     relay.context.models.invalidate()
 
 

@@ -20,6 +20,7 @@ import pytest_asyncio
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
 from tests.fakes.kling_upstream import DEFAULT_FAILURE, FakeKlingUpstream
 from tests.fakes.media import assert_fitted_reference, tiny_image, tiny_mp4
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.services.catalog import declare_models, set_price
@@ -50,10 +51,10 @@ def kling_b() -> Iterator[FakeKlingUpstream]:
 
 async def declare_kling_models(relay: Relay) -> None:
     """The shipped Kling models, at their list prices."""
-    await declare_models(relay.context.db, [entry.model for entry in KLING_ENTRIES])
+    await declare_models(relay.context.db, [entry.model for entry in KLING_ENTRIES], actor=CLI)
     for entry in KLING_ENTRIES:
         for price in entry.prices():
-            await set_price(relay.context.db, price)
+            await set_price(relay.context.db, price, actor=CLI)
     relay.context.models.invalidate()
 
 

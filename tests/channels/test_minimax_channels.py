@@ -18,6 +18,7 @@ import pytest_asyncio
 from tests.channels.relay import STARTING_BALANCE, Relay, running_relay
 from tests.fakes.media import assert_fitted_reference, tiny_image, tiny_mp4
 from tests.fakes.minimax_upstream import FakeMiniMaxUpstream
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.services.catalog import declare_models, set_price
@@ -49,9 +50,9 @@ def vendor_b() -> Iterator[FakeMiniMaxUpstream]:
 async def relay(tmp_path: Path, database_url: str) -> AsyncIterator[Relay]:
     """On SQLite and on PostgreSQL, with the shipped model declared at its list price."""
     async with running_relay(tmp_path / "data", database_url) as relay:
-        await declare_models(relay.context.db, [ENTRY.model])
+        await declare_models(relay.context.db, [ENTRY.model], actor=CLI)
         for price in ENTRY.prices():
-            await set_price(relay.context.db, price)
+            await set_price(relay.context.db, price, actor=CLI)
         relay.context.models.invalidate()
         yield relay
 

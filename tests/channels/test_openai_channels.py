@@ -384,6 +384,7 @@ async def test_a_reverse_request_goes_only_to_a_reverse_channel_with_its_charact
 async def test_a_declared_models_parameters_reach_the_upstream_as_the_fields_an_sdk_sends(
     relay: Relay, vendor_a: FakeOpenAIUpstream
 ) -> None:
+    from vidrelay.domain.audit import CLI
     from vidrelay.domain.channels import Channel, ChannelProtocol
     from vidrelay.domain.declarations import parse_model
     from vidrelay.domain.pricing import PriceDeclaration
@@ -402,8 +403,9 @@ async def test_a_declared_models_parameters_reach_the_upstream_as_the_fields_an_
             ],
         }
     )
-    await declare_models(relay.context.db, [model])
-    await set_price(relay.context.db, PriceDeclaration("acme-video-1", per_request_micros=1))
+    await declare_models(relay.context.db, [model], actor=CLI)
+    price = PriceDeclaration("acme-video-1", per_request_micros=1)
+    await set_price(relay.context.db, price, actor=CLI)
     relay.context.models.invalidate()
     await relay.declare(
         Channel(

@@ -48,7 +48,7 @@ def test_tenants_keys_prices_and_ledger_from_the_command_line(tmp_path: Path) ->
 
 def test_webhook_secret_rotation_and_endpoints_from_the_command_line(tmp_path: Path) -> None:
     cli = ServerProcess(tmp_path / "data").cli
-    cli("tenants", "topup", "hooked", "1")
+    cli("tenants", "create", "hooked", "--balance", "1")
     secret = json.loads(cli("tenants", "show", "hooked", "--json").stdout)["webhook_secret"]
     assert secret.startswith("whsec_")
     rotated = cli("tenants", "rotate-secret", "hooked").stdout.strip()

@@ -7,7 +7,8 @@ unauthorised caller learns nothing from validation errors. The routes are left o
 public OpenAPI schema: tenants read that document, and it should not map the operator's API.
 
 Money crosses the wire as decimal strings of dollars (`"10.5"`), never JSON numbers; every
-write is one `context.db.write()` transaction through the store's functions.
+write is one use case of `services/` (one transaction, one audit row naming the caller's
+address), the same the CLI and the console call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,7 @@ from vidrelay.api.context import get_context
 from vidrelay.api.model_views import price_rule_view
 from vidrelay.api.money_views import LEDGER_KINDS, ledger_entry_view, tenant_view
 from vidrelay.api.usage import Timestamp
+from vidrelay.domain.audit import Actor, ActorKind
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.errors import (
     AuthenticationFailed,
@@ -47,12 +49,14 @@ from vidrelay.domain.pricing import (
     usd_to_micros,
 )
 from vidrelay.services import catalog as catalog_service
+from vidrelay.services import tenants as tenant_service
+from vidrelay.services import webhooks as webhook_service
+from vidrelay.services.tenants import KEEP
 from vidrelay.settings import Settings
 from vidrelay.store import accounts, prices
 from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.usage import ChannelRevenue, revenue_by_channel
 
-ACTOR = "admin"
 MAX_LIMIT = 1_000_000  # rpm / max_in_flight
 MAX_LEDGER_ID = 2**31 - 1  # ledger ids are 32-bit integers on PostgreSQL
 _DOLLARS = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,6})?")
@@ -90,6 +94,14 @@ class AdminRoute(APIRoute):
 
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, tags=["admin"])
+
+
+async def admin_actor(request: Request) -> Actor:
+    """The operator behind an admin request, by the address it came from."""
+    return Actor(ActorKind.ADMIN_API, address=request.client.host if request.client else None)
+
+
+AdminActor = Annotated[Actor, Depends(admin_actor)]
 
 LimitValue = Annotated[int | None, Field(ge=1, le=MAX_LIMIT)]
 
@@ -149,21 +161,21 @@ async def list_tenants(context: Context) -> JSONResponse:
 
 
 @router.post("/tenants")
-async def create_tenant(body: TenantCreate, context: Context) -> JSONResponse:
+async def create_tenant(body: TenantCreate, context: Context, actor: AdminActor) -> JSONResponse:
     """A new tenant; its initial balance is a top-up in the ledger by the admin."""
     balance = 0
     if body.balance_usd is not None:
         balance = _dollars_to_micros(body.balance_usd, "balance_usd")
     if balance < 0:
         raise InvalidRequest("balance_usd cannot be negative.", param="balance_usd")
-    async with context.db.write() as conn:
-        tenant = await accounts.create_tenant(conn, body.name)
-        await accounts.set_tenant_options(
-            conn, tenant.id, group=body.group, limits=Limits(body.rpm, body.max_in_flight)
-        )
-        if balance:
-            await accounts.top_up(conn, tenant.id, balance, "initial balance", actor=ACTOR)
-        summary = await accounts.tenant_summary(conn, body.name)
+    summary = await tenant_service.create_tenant(
+        context.db,
+        body.name,
+        actor=actor,
+        balance_micros=balance,
+        group=body.group,
+        limits=Limits(body.rpm, body.max_in_flight),
+    )
     return JSONResponse(tenant_view(summary))
 
 
@@ -175,42 +187,41 @@ async def get_tenant(name: str, context: Context) -> JSONResponse:
 
 
 @router.patch("/tenants/{name}")
-async def update_tenant(name: str, body: TenantPatch, context: Context) -> JSONResponse:
+async def update_tenant(
+    name: str, body: TenantPatch, context: Context, actor: AdminActor
+) -> JSONResponse:
     sent = body.model_fields_set
     if "group" in sent and body.group is None:
         raise InvalidRequest("group cannot be null; every tenant has a group.", param="group")
-    async with context.db.write() as conn:
-        current = await accounts.tenant_summary(conn, name)
-        limits = None
-        if sent & {"rpm", "max_in_flight"}:
-            rpm = body.rpm if "rpm" in sent else current.rpm
-            in_flight = body.max_in_flight if "max_in_flight" in sent else current.max_in_flight
-            limits = Limits(rpm=rpm, max_in_flight=in_flight)
-        await accounts.set_tenant_options(conn, current.id, group=body.group, limits=limits)
-        summary = await accounts.tenant_summary(conn, name)
+    summary = await tenant_service.set_options(
+        context.db,
+        name,
+        actor=actor,
+        group=body.group,
+        rpm=body.rpm if "rpm" in sent else KEEP,
+        max_in_flight=body.max_in_flight if "max_in_flight" in sent else KEEP,
+    )
     return JSONResponse(tenant_view(summary))
 
 
 @router.post("/tenants/{name}/topups")
-async def top_up_tenant(name: str, body: TopUp, context: Context) -> JSONResponse:
+async def top_up_tenant(
+    name: str, body: TopUp, context: Context, actor: AdminActor
+) -> JSONResponse:
     micros = _dollars_to_micros(body.amount_usd, "amount_usd")
     if micros <= 0:
         raise InvalidRequest("amount_usd of a top-up must be positive.", param="amount_usd")
-    async with context.db.write() as conn:
-        current = await accounts.tenant_summary(conn, name)
-        await accounts.top_up(conn, current.id, micros, body.note or "top-up", actor=ACTOR)
-        summary = await accounts.tenant_summary(conn, name)
+    summary = await tenant_service.top_up(context.db, name, micros, body.note, actor=actor)
     return JSONResponse(tenant_view(summary))
 
 
 @router.post("/tenants/{name}/adjustments")
-async def adjust_tenant(name: str, body: Adjustment, context: Context) -> JSONResponse:
+async def adjust_tenant(
+    name: str, body: Adjustment, context: Context, actor: AdminActor
+) -> JSONResponse:
     """A signed correction with a reason; it may not take the balance below zero."""
     micros = _dollars_to_micros(body.amount_usd, "amount_usd")
-    async with context.db.write() as conn:
-        current = await accounts.tenant_summary(conn, name)
-        await accounts.adjust(conn, current.id, micros, body.note, actor=ACTOR)
-        summary = await accounts.tenant_summary(conn, name)
+    summary = await tenant_service.adjust(context.db, name, micros, body.note, actor=actor)
     return JSONResponse(tenant_view(summary))
 
 
@@ -281,7 +292,7 @@ async def list_prices(context: Context) -> JSONResponse:
 
 
 @router.put("/prices")
-async def put_price_rule(body: PriceRuleBody, context: Context) -> JSONResponse:
+async def put_price_rule(body: PriceRuleBody, context: Context, actor: AdminActor) -> JSONResponse:
     """Insert or replace the rule for (model, route class, size class, conditions). Jobs
     already accepted keep the price they were accepted at."""
     per_second = per_request = None
@@ -297,13 +308,14 @@ async def put_price_rule(body: PriceRuleBody, context: Context) -> JSONResponse:
         per_request_micros=per_request,
         when=body.when,
     )
-    rule = await catalog_service.set_price(context.db, declaration)
+    rule = await catalog_service.set_price(context.db, declaration, actor=actor)
     return JSONResponse(_price_rule(rule))
 
 
 @router.delete("/prices")
 async def delete_price_rule(
     context: Context,
+    actor: AdminActor,
     model: str,
     route_class: str | None = None,
     size_class: str | None = None,
@@ -319,7 +331,7 @@ async def delete_price_rule(
         size_class=SizeClass(size) if size else None,
         when=parse_conditions(when or []),
     )
-    conditions = await catalog_service.delete_price(context.db, declaration)
+    conditions = await catalog_service.delete_price(context.db, declaration, actor=actor)
     deleted: dict[str, Any] = {"model": model, "route_class": route, "size_class": size}
     if conditions:
         deleted["when"] = dict(conditions)
@@ -327,7 +339,9 @@ async def delete_price_rule(
 
 
 @router.put("/groups/{name}")
-async def put_group(name: str, body: GroupBody, context: Context) -> JSONResponse:
+async def put_group(
+    name: str, body: GroupBody, context: Context, actor: AdminActor
+) -> JSONResponse:
     """Insert or update a tenant group; its multiplier scales the prices of new jobs."""
     if not 1 <= len(name) <= 80:
         raise InvalidRequest("A group name has 1 to 80 characters.", param="name")
@@ -337,8 +351,7 @@ async def put_group(name: str, body: GroupBody, context: Context) -> JSONRespons
             param="multiplier",
         )
     ppm = multiplier_to_ppm(body.multiplier)
-    async with context.db.write() as conn:
-        await accounts.set_group(conn, name, ppm)
+    await tenant_service.set_group(context.db, name, ppm, actor=actor)
     return JSONResponse({"name": name, "multiplier": _multiplier_text(ppm)})
 
 
@@ -452,10 +465,9 @@ async def list_deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/replay")
-async def replay_delivery(delivery_id: str, context: Context) -> JSONResponse:
+async def replay_delivery(delivery_id: str, context: Context, actor: AdminActor) -> JSONResponse:
     """Send a delivery again, from the start of its schedule, with the same webhook-id."""
-    async with context.db.write() as conn:
-        await webhook_store.replay_delivery(conn, delivery_id)
-    if context.webhook_sender:
-        context.webhook_sender.wake()
+    await webhook_service.replay_delivery(
+        context.db, delivery_id, actor=actor, wakeups=context.wakeups
+    )
     return JSONResponse({"id": delivery_id, "object": "webhook_delivery", "status": "pending"})

@@ -14,14 +14,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from vidrelay.api.admin import AdminRoute
+from vidrelay.api.admin import AdminActor, AdminRoute
 from vidrelay.api.auth import Context
-from vidrelay.channel_admin import channel_view, health_view, probe_view, test_channel
+from vidrelay.api.context import AppContext
+from vidrelay.channel_admin import channel_view, health_view, probe_view
+from vidrelay.domain.audit import Actor
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
-from vidrelay.domain.errors import Conflict, NotFound
 from vidrelay.domain.pricing import usd_to_micros
-from vidrelay.services.channels import change_channel, declare_channel, switch_channel
+from vidrelay.services import channels as channel_service
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 
@@ -64,16 +65,7 @@ class ChannelPatch(BaseModel):
     cost_per_second_usd: str | None = Field(default=None, pattern=_USD)
 
 
-async def _existing(context: Context, name: str) -> Channel:
-    async with context.db.read() as conn:
-        channel = await channel_store.find_channel(conn, name)
-    if channel is None:
-        raise NotFound(f"No channel named {name!r}.", param="name", code="channel_not_found")
-    return channel
-
-
-def _saved(context: Context, channel: Channel) -> JSONResponse:
-    context.channels.invalidate()
+def _saved(channel: Channel) -> JSONResponse:
     return JSONResponse(channel_view(channel))
 
 
@@ -91,8 +83,8 @@ async def list_channels(context: Context) -> JSONResponse:
 
 
 @router.post("")
-async def create_channel(body: ChannelBody, context: Context) -> JSONResponse:
-    channel = await declare_channel(
+async def create_channel(body: ChannelBody, context: Context, actor: AdminActor) -> JSONResponse:
+    channel = await channel_service.declare_channel(
         context.db,
         Channel(
             name=body.name,
@@ -108,13 +100,15 @@ async def create_channel(body: ChannelBody, context: Context) -> JSONResponse:
             enabled=body.enabled,
             cost_per_second_micros=usd_to_micros(body.cost_per_second_usd),
         ),
+        actor=actor,
+        wakeups=context.wakeups,
     )
-    return _saved(context, channel)
+    return _saved(channel)
 
 
 @router.get("/{name}")
 async def get_channel(name: str, context: Context) -> JSONResponse:
-    channel = await _existing(context, name)
+    channel = await channel_service.find_channel(context.db, name)
     async with context.db.read() as conn:
         running = await job_store.in_progress_by_channel(conn)
     view = channel_view(channel, running.get(name, 0))
@@ -123,7 +117,9 @@ async def get_channel(name: str, context: Context) -> JSONResponse:
 
 
 @router.patch("/{name}")
-async def patch_channel(name: str, body: ChannelPatch, context: Context) -> JSONResponse:
+async def patch_channel(
+    name: str, body: ChannelPatch, context: Context, actor: AdminActor
+) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
     if "cost_per_second_usd" in changes:
         cost = changes.pop("cost_per_second_usd")
@@ -133,53 +129,45 @@ async def patch_channel(name: str, body: ChannelPatch, context: Context) -> JSON
             changes[field] = tuple(changes[field] or ())
     if "model_map" in changes:
         changes["model_map"] = changes["model_map"] or {}
-    changed = await change_channel(context.db, name, lambda channel: replace(channel, **changes))
-    return _saved(context, changed)
+    changed = await channel_service.change_channel(
+        context.db,
+        name,
+        lambda channel: replace(channel, **changes),
+        actor=actor,
+        wakeups=context.wakeups,
+    )
+    return _saved(changed)
 
 
 @router.delete("/{name}")
-async def delete_channel(name: str, context: Context) -> JSONResponse:
-    """Refused while jobs run on it: they would have to start again elsewhere, billed twice
-    upstream. Disable it, let them finish, then delete."""
-    await _existing(context, name)
-    async with context.db.write() as conn:
-        running = (await job_store.in_progress_by_channel(conn)).get(name, 0)
-        if running:
-            raise Conflict(
-                f"{running} jobs are running on channel {name!r}; disable it and delete it "
-                f"once they are done.",
-                param="name",
-                code="channel_busy",
-            )
-        await channel_store.delete_channel(conn, name)
-    context.channels.invalidate()
+async def delete_channel(name: str, context: Context, actor: AdminActor) -> JSONResponse:
+    """Refused (409) while jobs run on it; see `services.channels.delete_channel`."""
+    await channel_service.delete_channel(context.db, name, actor=actor, wakeups=context.wakeups)
     return JSONResponse({"object": "channel.deleted", "name": name, "deleted": True})
 
 
 @router.post("/{name}/enable")
-async def enable_channel(name: str, context: Context) -> JSONResponse:
-    """Switch on; also clears an automatic disable (the operator vouches for it)."""
-    return await _switch(context, name, True)
+async def enable_channel(name: str, context: Context, actor: AdminActor) -> JSONResponse:
+    """Switch on; also clears an automatic disable and the channel's breakers (the operator
+    vouches for it): enabling a channel that is on resets its breakers."""
+    return await _switch(context, actor, name, True)
 
 
 @router.post("/{name}/disable")
-async def disable_channel(name: str, context: Context) -> JSONResponse:
+async def disable_channel(name: str, context: Context, actor: AdminActor) -> JSONResponse:
     """No new jobs go to it; jobs already running there finish there."""
-    return await _switch(context, name, False)
+    return await _switch(context, actor, name, False)
 
 
-async def _switch(context: Context, name: str, enabled: bool) -> JSONResponse:
-    await _existing(context, name)
-    await switch_channel(context.db, context.breakers, name, enabled)
-    if context.registry is not None:
-        context.registry.health.invalidate()  # this process at once, the others on refresh
-    context.channels.invalidate()
-    return JSONResponse(channel_view(await _existing(context, name)))
+async def _switch(context: AppContext, actor: Actor, name: str, enabled: bool) -> JSONResponse:
+    switched = await channel_service.switch_channel(
+        context.db, context.breakers, name, enabled, actor=actor, wakeups=context.wakeups
+    )
+    return JSONResponse(channel_view(switched))
 
 
 @router.post("/{name}/test")
-async def test(name: str, context: Context) -> JSONResponse:
+async def test(name: str, context: Context, actor: AdminActor) -> JSONResponse:
     """Probe reachability and every key; submits nothing billable."""
-    channel = await _existing(context, name)
-    result = await test_channel(channel, context.settings)
+    result = await channel_service.test_channel(context.db, name, context.settings, actor=actor)
     return JSONResponse({"name": name, **probe_view(result)})

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from vidrelay.api.admin import ACTOR, AdminRoute
+from vidrelay.api.admin import AdminActor, AdminRoute
 from vidrelay.api.auth import Context
 from vidrelay.domain.keys import LATEST_EXPIRY, MAX_KEY_NAME, KeySpec
 from vidrelay.services import keys as key_service
@@ -53,18 +53,20 @@ async def list_tenant_keys(name: str, context: Context) -> JSONResponse:
 
 
 @router.post("/tenants/{name}/keys")
-async def create_tenant_key(name: str, body: KeyCreate, context: Context) -> JSONResponse:
+async def create_tenant_key(
+    name: str, body: KeyCreate, context: Context, actor: AdminActor
+) -> JSONResponse:
     """The answer carries the key in `key`, once: it is stored as a hash."""
     spec = KeySpec(
         name=body.name,
         expires_at=body.expires_at,
         models=tuple(body.models) if body.models is not None else None,
     )
-    issued = await key_service.create_key(context.db, name, spec, actor=ACTOR)
+    issued = await key_service.create_key(context.db, name, spec, actor=actor)
     return JSONResponse({**key_view(issued.info), "key": issued.key}, status_code=201)
 
 
 @router.delete("/keys/{key_id}")
-async def revoke_key(key_id: str, context: Context) -> JSONResponse:
+async def revoke_key(key_id: str, context: Context, actor: AdminActor) -> JSONResponse:
     """Revoke a key: its requests are refused (401) from now on. Again: the same answer."""
-    return JSONResponse(key_view(await key_service.revoke_key(context.db, key_id)))
+    return JSONResponse(key_view(await key_service.revoke_key(context.db, key_id, actor=actor)))

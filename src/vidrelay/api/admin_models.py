@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from vidrelay.api.admin import AdminRoute
+from vidrelay.api.admin import AdminActor, AdminRoute
 from vidrelay.api.auth import Context
 from vidrelay.api.context import AppContext
 from vidrelay.domain.catalog import ModelSpec
@@ -43,7 +43,7 @@ async def get_model(name: str, context: Context) -> JSONResponse:
 
 @router.put("/{name:path}")
 async def put_model(
-    name: str, body: Annotated[dict[str, Any], Body()], context: Context
+    name: str, body: Annotated[dict[str, Any], Body()], context: Context, actor: AdminActor
 ) -> JSONResponse:
     """Declare a model or replace its declaration (201 when new). Jobs already accepted keep
     the request they were accepted with."""
@@ -53,17 +53,19 @@ async def put_model(
             param="name",
         )
     model = parse_model({**body, "name": name})
-    [created] = await catalog_service.declare_models(context.db, [model])
-    context.models.invalidate()
+    [created] = await catalog_service.declare_models(
+        context.db, [model], actor=actor, wakeups=context.wakeups
+    )
     return JSONResponse(await _view(context, name), status_code=201 if created else 200)
 
 
 @router.delete("/{name:path}")
-async def delete_model(name: str, context: Context) -> JSONResponse:
+async def delete_model(name: str, context: Context, actor: AdminActor) -> JSONResponse:
     """Refused (409) while a channel lists the model or a job for it is unfinished; its price
     rules go with it."""
-    removed_rules = await catalog_service.remove_model(context.db, name)
-    context.models.invalidate()
+    removed_rules = await catalog_service.remove_model(
+        context.db, name, actor=actor, wakeups=context.wakeups
+    )
     return JSONResponse(
         {
             "object": "model.deleted",

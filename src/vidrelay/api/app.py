@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from vidrelay.api.admin import router as admin_router
+from vidrelay.api.admin_audit import router as admin_audit_router
 from vidrelay.api.admin_channels import router as admin_channels_router
 from vidrelay.api.admin_jobs import router as admin_jobs_router
 from vidrelay.api.admin_keys import router as admin_keys_router
@@ -47,6 +48,7 @@ from vidrelay.engine.background import Engine, Instance, open_instance
 from vidrelay.logging_setup import configure_logging
 from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.metrics import ProcessMetrics
+from vidrelay.services.wakeups import Wakeups
 from vidrelay.settings import Settings, load_settings
 from vidrelay.startup import log_startup
 
@@ -83,13 +85,12 @@ def create_app(
             models=instance.models,
             signer=instance.signer,
             runner=engine.runner if engine else None,
+            wakeups=_wakeups(instance, engine),
             status_cache=StatusCache(settings.status_cache_s, settings.status_cache_max_bytes),
             rate_limiter=RequestRateLimiter(settings.redis_url),
-            webhook_sender=engine.webhook_sender if engine else None,
             channels=instance.channels,
             reference_images=ReferenceImageChecker(settings.max_reference_pixels),
             breakers=instance.breakers,
-            registry=engine.registry if engine else None,
             metrics=http_metrics,
         )
         try:
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(admin_models_router)
     app.include_router(admin_jobs_router)
     app.include_router(admin_keys_router)
+    app.include_router(admin_audit_router)
     app.include_router(webhooks_router)
     app.include_router(console_router)
     app.include_router(console_overview_router)
@@ -156,3 +158,21 @@ def create_app(
     # outermost: the request id is bound before anything logs, the access line times it all
     app.add_middleware(RequestLogMiddleware, access_log_enabled=settings.access_log)
     return app
+
+
+def _wakeups(instance: Instance, engine: Engine | None) -> Wakeups:
+    """What the use cases tell this process at once (services/wakeups.py)."""
+
+    def channels_changed() -> None:
+        instance.channels.invalidate()
+        if engine is not None:
+            engine.registry.health.invalidate()  # the others on their refresh
+
+    if engine is None:
+        return Wakeups(channels=channels_changed, models=instance.models.invalidate)
+    return Wakeups(
+        channels=channels_changed,
+        models=instance.models.invalidate,
+        jobs=engine.runner.wake,
+        deliveries=engine.webhook_sender.wake,
+    )

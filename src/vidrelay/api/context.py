@@ -9,12 +9,11 @@ from starlette.requests import Request
 from vidrelay.api.rate_limits import RequestRateLimiter
 from vidrelay.api.status_cache import StatusCache
 from vidrelay.domain.signed_urls import UrlSigner
-from vidrelay.engine.channels import ChannelRegistry
 from vidrelay.engine.runner import JobRunner
-from vidrelay.engine.webhook_sender import WebhookSender
 from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.media.storage import MediaStore
 from vidrelay.metrics import HttpMetrics
+from vidrelay.services.wakeups import NOBODY, Wakeups
 from vidrelay.settings import Settings
 from vidrelay.store.breakers import BreakerStore
 from vidrelay.store.channels import ChannelDirectory
@@ -30,13 +29,14 @@ class AppContext:
     models: ModelDirectory
     signer: UrlSigner
     runner: JobRunner | None
+    """Started and stopped with the app; for tests to reach, never for a handler."""
     status_cache: StatusCache
     rate_limiter: RequestRateLimiter
     channels: ChannelDirectory
     reference_images: ReferenceImageChecker
     breakers: BreakerStore
-    registry: ChannelRegistry | None = None
-    webhook_sender: WebhookSender | None = None
+    wakeups: Wakeups = NOBODY
+    """This process's engine, told of a change at once (the handlers never touch it)."""
     metrics: HttpMetrics | None = None
 
 

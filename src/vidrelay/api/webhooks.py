@@ -1,4 +1,5 @@
-"""`/v1/webhooks`: a tenant's webhook endpoints and its signing secret."""
+"""`/v1/webhooks`: a tenant's webhook endpoints and its signing secret, through the same use
+cases as `vidrelay webhooks` (services/webhooks.py), recorded in the audit log as the tenant's."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
 
 from vidrelay.api.auth import Authenticated, Context
-from vidrelay.domain.errors import InvalidRequest
-from vidrelay.domain.webhooks import EventType
-from vidrelay.outbound import check_url_at_create
+from vidrelay.domain.audit import Actor, ActorKind
+from vidrelay.services import webhooks as webhook_service
 from vidrelay.store import webhooks as webhook_store
+from vidrelay.store.accounts import Principal
 
 router = APIRouter(prefix="/v1/webhooks")
-_EVENT_TYPES = tuple(event.value for event in EventType)
 
 
 class EndpointCreate(BaseModel):
@@ -38,28 +39,25 @@ def _endpoint(endpoint: webhook_store.Endpoint, secret: str | None = None) -> di
     return body
 
 
+def tenant_actor(request: Request, principal: Principal) -> Actor:
+    """A tenant serving itself, by the address its request came from."""
+    address = request.client.host if request.client else None
+    return Actor(ActorKind.TENANT, address=address, tenant_id=principal.tenant_id)
+
+
 @router.post("")
 async def create_endpoint(
-    body: EndpointCreate, principal: Authenticated, context: Context
+    body: EndpointCreate, request: Request, principal: Authenticated, context: Context
 ) -> JSONResponse:
     """Register a URL for this tenant's video events; the answer carries the secret."""
-    check_url_at_create(
-        body.url, param="url", allowlist=context.settings.outbound_allowlist_entries
+    added = await webhook_service.add_endpoint(
+        context.db,
+        body.url,
+        body.event_types,
+        actor=tenant_actor(request, principal),
+        allowlist=context.settings.outbound_allowlist_entries,
     )
-    event_types = tuple(body.event_types or _EVENT_TYPES)
-    unknown = [event for event in event_types if event not in _EVENT_TYPES]
-    if unknown or not event_types:
-        raise InvalidRequest(
-            f"event_types {unknown or event_types!r} not supported; allowed values: "
-            f"{', '.join(_EVENT_TYPES)}.",
-            param="event_types",
-        )
-    async with context.db.write() as conn:
-        endpoint = await webhook_store.create_endpoint(
-            conn, principal.tenant_id, body.url, tuple(dict.fromkeys(event_types))
-        )
-        secret = await webhook_store.webhook_secret(conn, principal.tenant_id)
-    return JSONResponse(_endpoint(endpoint, secret))
+    return JSONResponse(_endpoint(added.endpoint, added.secret))
 
 
 @router.get("")
@@ -71,10 +69,10 @@ async def list_endpoints(principal: Authenticated, context: Context) -> JSONResp
 
 @router.delete("/{webhook_id}")
 async def delete_endpoint(
-    webhook_id: str, principal: Authenticated, context: Context
+    webhook_id: str, request: Request, principal: Authenticated, context: Context
 ) -> JSONResponse:
-    async with context.db.write() as conn:
-        await webhook_store.delete_endpoint(conn, principal.tenant_id, webhook_id)
+    actor = tenant_actor(request, principal)
+    await webhook_service.remove_endpoint(context.db, webhook_id, actor=actor)
     return JSONResponse({"id": webhook_id, "object": "webhook_endpoint.deleted", "deleted": True})
 
 
@@ -86,8 +84,10 @@ async def show_secret(principal: Authenticated, context: Context) -> JSONRespons
 
 
 @router.post("/secret/rotate")
-async def rotate_secret(principal: Authenticated, context: Context) -> JSONResponse:
+async def rotate_secret(
+    request: Request, principal: Authenticated, context: Context
+) -> JSONResponse:
     """A new secret at once; events from now on are signed with it."""
-    async with context.db.write() as conn:
-        secret = await webhook_store.rotate_secret(conn, principal.tenant_id)
+    actor = tenant_actor(request, principal)
+    secret = await webhook_service.rotate_secret(context.db, actor=actor)
     return JSONResponse({"object": "webhook_secret", "secret": secret})

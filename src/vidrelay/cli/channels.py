@@ -7,7 +7,6 @@ first, so a channel just written into `vidrelay.toml` can be tested before the s
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
@@ -15,17 +14,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vidrelay.channel_admin import channel_view, probe_view, test_channel
-from vidrelay.cli.common import cli_settings, err, parse_usd, with_database
+from vidrelay.channel_admin import channel_view, probe_view
+from vidrelay.cli.common import cli_settings, parse_usd, with_database
 from vidrelay.config_file import apply_config, load_config
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelError, ChannelProtocol
-from vidrelay.services.channels import declare_channel, switch_channel
+from vidrelay.services import channels as channel_service
 from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store.breakers import open_breaker_store
 from vidrelay.store.database import Database
+from vidrelay.upstreams.base import ProbeResult
 
 channels_app = typer.Typer(help="Upstream channels: where jobs run.", no_args_is_help=True)
 
@@ -33,19 +34,6 @@ channels_app = typer.Typer(help="Upstream channels: where jobs run.", no_args_is
 async def _apply_config_file(db: Database, settings: Settings) -> None:
     if settings.config is not None:
         await apply_config(db, load_config(settings.config))
-
-
-def _find(name: str, settings: Settings) -> Channel:
-    async def work(db: Database) -> Channel | None:
-        await _apply_config_file(db, settings)
-        async with db.read() as conn:
-            return await channel_store.find_channel(conn, name)
-
-    channel = with_database(work, settings)
-    if channel is None:
-        err.print(f"[red]error:[/red] no channel named {name!r}")
-        raise typer.Exit(1)
-    return channel
 
 
 @channels_app.command("add")
@@ -94,7 +82,7 @@ def channels_add(
         raise typer.BadParameter(str(error)) from error
 
     async def work(db: Database) -> None:
-        await declare_channel(db, channel, replace=replace)
+        await channel_service.declare_channel(db, channel, actor=CLI, replace=replace)
 
     with_database(work)
     typer.echo(name)
@@ -147,22 +135,20 @@ def channels_list(
 
 
 def _switch(name: str, enabled: bool) -> None:
-    async def work(db: Database) -> bool:
+    async def work(db: Database) -> None:
         breakers = open_breaker_store(cli_settings(), db)
         try:
-            return await switch_channel(db, breakers, name, enabled)
+            await channel_service.switch_channel(db, breakers, name, enabled, actor=CLI)
         finally:
             await breakers.close()
 
-    if not with_database(work):
-        err.print(f"[red]error:[/red] no channel named {name!r}")
-        raise typer.Exit(1)
+    with_database(work)
     typer.echo(f"{name}: {'enabled' if enabled else 'disabled'}")
 
 
 @channels_app.command("enable")
 def channels_enable(name: str) -> None:
-    """Switch a channel on (also clears an automatic disable)."""
+    """Switch a channel on (also clears an automatic disable and resets its breakers)."""
     _switch(name, True)
 
 
@@ -176,19 +162,10 @@ def channels_disable(name: str) -> None:
 def channels_remove(name: str) -> None:
     """Delete a channel that has no job running on it."""
 
-    async def work(db: Database) -> str | None:
-        async with db.write() as conn:
-            running = (await job_store.in_progress_by_channel(conn)).get(name, 0)
-            if running:
-                return f"{running} jobs are running on {name!r}; disable it and wait"
-            if not await channel_store.delete_channel(conn, name):
-                return f"no channel named {name!r}"
-            return None
+    async def work(db: Database) -> None:
+        await channel_service.delete_channel(db, name, actor=CLI)
 
-    problem = with_database(work)
-    if problem:
-        err.print(f"[red]error:[/red] {problem}")
-        raise typer.Exit(1)
+    with_database(work)
     typer.echo(f"{name}: removed")
 
 
@@ -202,8 +179,12 @@ def channels_test(
     Exits 0 only when the channel is healthy (reachable, every key accepted).
     """
     settings = cli_settings()
-    channel = _find(name, settings)
-    result = asyncio.run(test_channel(channel, settings))
+
+    async def work(db: Database) -> ProbeResult:
+        await _apply_config_file(db, settings)
+        return await channel_service.test_channel(db, name, settings, actor=CLI)
+
+    result = with_database(work, settings)
     if as_json:
         typer.echo(json.dumps({"name": name, **probe_view(result)}, indent=2))
     else:

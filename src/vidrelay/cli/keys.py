@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vidrelay.cli.common import parse_usd, when, with_database
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.jobs import StatusStyle
 from vidrelay.domain.keys import KeySpec
 from vidrelay.domain.limits import Limits
@@ -39,7 +40,10 @@ def parse_expiry(value: str) -> int:
 
 @keys_app.command("create")
 def keys_create(
-    tenant: Annotated[str, typer.Option(help="Tenant name; created if it does not exist.")],
+    tenant: Annotated[str, typer.Option(help="Tenant name.")],
+    create_tenant: Annotated[
+        bool, typer.Option(help="Create the tenant if it does not exist (the default).")
+    ] = True,
     balance: Annotated[
         str | None, typer.Option(help="USD to credit to the tenant (a ledger top-up).")
     ] = None,
@@ -77,7 +81,7 @@ def keys_create(
 
     async def work(db: Database) -> key_service.IssuedKey:
         return await key_service.create_key(
-            db, tenant, spec, create_tenant=True, top_up_micros=top_up, actor="cli"
+            db, tenant, spec, create_tenant=create_tenant, top_up_micros=top_up, actor=CLI
         )
 
     issued = with_database(work)
@@ -115,6 +119,6 @@ def keys_revoke(key_or_id: Annotated[str, typer.Argument(help="The key, or its k
     """Revoke a key: requests with it get 401 from now on."""
 
     async def work(db: Database) -> KeyInfo:
-        return await key_service.revoke_key(db, key_or_id)
+        return await key_service.revoke_key(db, key_or_id, actor=CLI)
 
     typer.echo(f"revoked {with_database(work).id}")

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from vidrelay.cli.common import err, with_database
 from vidrelay.config_file import ConfigError, parse_models
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.catalog import ModelSpec
 from vidrelay.domain.channels import Channel, served_routes
 from vidrelay.domain.declarations import model_declaration
@@ -88,7 +89,7 @@ def models_set(
         raise typer.Exit(1)
 
     async def work(db: Database) -> list[bool]:
-        return await catalog_service.declare_models(db, models)
+        return await catalog_service.declare_models(db, models, actor=CLI)
 
     for model, created in zip(models, with_database(work), strict=True):
         typer.echo(f"{model.name}: {'declared' if created else 'updated'}")
@@ -99,7 +100,7 @@ def models_remove(name: str) -> None:
     """Remove a model (refused while a channel lists it or a job for it is unfinished)."""
 
     async def work(db: Database) -> int:
-        return await catalog_service.remove_model(db, name)
+        return await catalog_service.remove_model(db, name, actor=CLI)
 
     removed_rules = with_database(work)
     typer.echo(f"{name}: removed, with {removed_rules} price rules")
@@ -157,7 +158,7 @@ def models_import(
     entries = [by_name[name] for name in names]
 
     async def work(db: Database) -> list[bool]:
-        return await catalog_service.import_models(db, entries, factor)
+        return await catalog_service.import_models(db, entries, factor, actor=CLI)
 
     for entry, created in zip(entries, with_database(work), strict=True):
         typer.echo(f"{entry.model.name}: {'declared' if created else 'updated'}")

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vidrelay.cli.common import parse_usd, with_database
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.errors import VidrelayError
 from vidrelay.domain.pricing import (
@@ -21,6 +22,7 @@ from vidrelay.domain.pricing import (
     parse_conditions,
 )
 from vidrelay.services import catalog as catalog_service
+from vidrelay.services import tenants as tenant_service
 from vidrelay.store import accounts, prices
 from vidrelay.store.database import Database
 
@@ -90,7 +92,7 @@ def prices_set(
     )
 
     async def work(db: Database) -> None:
-        await catalog_service.set_price(db, declaration)
+        await catalog_service.set_price(db, declaration, actor=CLI)
 
     with_database(work)
     typer.echo("price set; jobs accepted from now on use it (accepted jobs keep their price)")
@@ -109,7 +111,7 @@ def prices_remove(
     declaration = PriceDeclaration(model, route_class, size_class, when=_conditions(when))
 
     async def work(db: Database) -> None:
-        await catalog_service.delete_price(db, declaration)
+        await catalog_service.delete_price(db, declaration, actor=CLI)
 
     with_database(work)
     typer.echo("price rule removed")
@@ -134,8 +136,7 @@ def groups_set(
         raise typer.BadParameter(str(error)) from error
 
     async def work(db: Database) -> None:
-        async with db.write() as conn:
-            await accounts.set_group(conn, name, ppm)
+        await tenant_service.set_group(db, name, ppm, actor=CLI)
 
     with_database(work)
     typer.echo(f"group {name}: multiplier {multiplier_text(ppm)}")

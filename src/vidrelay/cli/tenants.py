@@ -11,10 +11,13 @@ from rich.table import Table
 
 from vidrelay.api.money_views import LEDGER_KINDS, ledger_entry_view, tenant_view
 from vidrelay.cli.common import parse_usd, when, with_database
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import dollars
+from vidrelay.services import tenants as tenant_service
+from vidrelay.services import webhooks as webhook_service
+from vidrelay.services.tenants import KEEP
 from vidrelay.store import accounts
-from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.database import Database
 
 tenants_app = typer.Typer(help="Tenants: balances, top-ups, limits.", no_args_is_help=True)
@@ -61,20 +64,44 @@ def tenants_list() -> None:
     Console().print(table)
 
 
+@tenants_app.command("create")
+def tenants_create(
+    name: str,
+    balance: Annotated[str | None, typer.Option(help="Initial balance in USD.")] = None,
+    group: Annotated[str | None, typer.Option(help="Tenant group (price multiplier).")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Create requests per minute.", min=1)] = None,
+    max_in_flight: Annotated[
+        int | None, typer.Option(help="Jobs in flight at once.", min=1)
+    ] = None,
+) -> None:
+    """Create a tenant (an error if the name is taken)."""
+    micros = parse_usd(balance) if balance is not None else 0
+
+    async def work(db: Database) -> accounts.TenantSummary:
+        return await tenant_service.create_tenant(
+            db,
+            name,
+            actor=CLI,
+            balance_micros=micros,
+            group=group,
+            limits=Limits(rpm=rpm, max_in_flight=max_in_flight),
+        )
+
+    tenant = with_database(work)
+    typer.echo(f"tenant {name}: balance {dollars(tenant.balance_micros)}")
+
+
 @tenants_app.command("topup")
 def tenants_topup(
     name: str,
     usd: Annotated[str, typer.Argument(help="Amount in USD, e.g. 25 or 9.99.")],
     note: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "top-up",
 ) -> None:
-    """Credit a tenant's balance (a ledger top-up). Creates the tenant if needed."""
+    """Credit a tenant's balance (a ledger top-up). The tenant must exist (`tenants create`)."""
     micros = parse_usd(usd)
 
     async def work(db: Database) -> accounts.TenantSummary:
-        async with db.write() as conn:
-            tenant = await accounts.ensure_tenant(conn, name)
-            await accounts.top_up(conn, tenant.id, micros, note, actor="cli")
-            return await accounts.tenant_summary(conn, name)
+        return await tenant_service.top_up(db, name, micros, note, actor=CLI)
 
     tenant = with_database(work)
     typer.echo(f"tenant {name}: balance {dollars(tenant.balance_micros)}")
@@ -90,10 +117,7 @@ def tenants_adjust(
     micros = parse_usd(usd, allow_negative=True)
 
     async def work(db: Database) -> accounts.TenantSummary:
-        async with db.write() as conn:
-            tenant = await accounts.tenant_summary(conn, name)
-            await accounts.adjust(conn, tenant.id, micros, note, actor="cli")
-            return await accounts.tenant_summary(conn, name)
+        return await tenant_service.adjust(db, name, micros, note, actor=CLI)
 
     tenant = with_database(work)
     typer.echo(f"tenant {name}: balance {dollars(tenant.balance_micros)}")
@@ -111,18 +135,14 @@ def tenants_set(
     """Set a tenant's group or limits."""
 
     async def work(db: Database) -> accounts.TenantSummary:
-        async with db.write() as conn:
-            tenant = await accounts.tenant_summary(conn, name)
-            limits = None
-            if rpm is not None or max_in_flight is not None:
-                limits = Limits(
-                    rpm=tenant.rpm if rpm is None else (rpm or None),
-                    max_in_flight=(
-                        tenant.max_in_flight if max_in_flight is None else (max_in_flight or None)
-                    ),
-                )
-            await accounts.set_tenant_options(conn, tenant.id, group=group, limits=limits)
-            return await accounts.tenant_summary(conn, name)
+        return await tenant_service.set_options(
+            db,
+            name,
+            actor=CLI,
+            group=group,
+            rpm=KEEP if rpm is None else (rpm or None),
+            max_in_flight=KEEP if max_in_flight is None else (max_in_flight or None),
+        )
 
     typer.echo(json.dumps(tenant_view(with_database(work))))
 
@@ -132,9 +152,7 @@ def tenants_rotate_secret(name: str) -> None:
     """Replace the tenant's webhook signing secret; prints the new `whsec_…` secret."""
 
     async def work(db: Database) -> str:
-        async with db.write() as conn:
-            tenant = await accounts.tenant_summary(conn, name)
-            return await webhook_store.rotate_secret(conn, tenant.id)
+        return await webhook_service.rotate_secret(db, actor=CLI, tenant=name)
 
     typer.echo(with_database(work))
 
@@ -151,7 +169,7 @@ def ledger(
 
     async def work(db: Database) -> list[accounts.LedgerEntry]:
         async with db.read() as conn:
-            tenant_id = (await accounts.tenant_summary(conn, tenant)).id if tenant else None
+            tenant_id = (await tenant_service.existing_tenant(conn, tenant)).id if tenant else None
             return await accounts.list_ledger(conn, tenant_id=tenant_id, kind=kind, limit=limit)
 
     entries = with_database(work)

@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from vidrelay.cli.common import cli_settings, fail, when, with_database
-from vidrelay.domain.errors import VidrelayError
+from vidrelay.cli.common import cli_settings, when, with_database
+from vidrelay.domain.audit import CLI
 from vidrelay.domain.webhooks import EventType
-from vidrelay.outbound import check_url_at_create
-from vidrelay.store import accounts
+from vidrelay.services import webhooks as webhook_service
+from vidrelay.services.tenants import existing_tenant
 from vidrelay.store import webhooks as webhook_store
 from vidrelay.store.database import Database
 
@@ -27,16 +27,18 @@ def webhooks_add(
 ) -> None:
     """Register URL for a tenant's video events; prints the endpoint id."""
     settings = cli_settings()
-    try:
-        check_url_at_create(url, param="url", allowlist=settings.outbound_allowlist_entries)
-    except VidrelayError as error:
-        raise fail(error) from error
-    event_types = tuple(dict.fromkeys(e.value for e in (event or list(EventType))))
+    event_types = [e.value for e in event] if event else None
 
     async def work(db: Database) -> str:
-        async with db.write() as conn:
-            found = await accounts.tenant_summary(conn, tenant)
-            return (await webhook_store.create_endpoint(conn, found.id, url, event_types)).id
+        added = await webhook_service.add_endpoint(
+            db,
+            url,
+            event_types,
+            actor=CLI,
+            allowlist=settings.outbound_allowlist_entries,
+            tenant=tenant,
+        )
+        return added.endpoint.id
 
     typer.echo(with_database(work, settings))
 
@@ -47,7 +49,7 @@ def webhooks_list(tenant: Annotated[str, typer.Option(help="Tenant name.")]) -> 
 
     async def work(db: Database) -> list[webhook_store.Endpoint]:
         async with db.read() as conn:
-            found = await accounts.tenant_summary(conn, tenant)
+            found = await existing_tenant(conn, tenant)
             return await webhook_store.list_endpoints(conn, found.id)
 
     for endpoint in with_database(work):
@@ -62,9 +64,7 @@ def webhooks_remove(
     """Stop sending a tenant's events to an endpoint."""
 
     async def work(db: Database) -> None:
-        async with db.write() as conn:
-            found = await accounts.tenant_summary(conn, tenant)
-            await webhook_store.delete_endpoint(conn, found.id, endpoint_id)
+        await webhook_service.remove_endpoint(db, endpoint_id, actor=CLI, tenant=tenant)
 
     with_database(work)
     typer.echo(f"removed {endpoint_id}")

@@ -11,19 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vidrelay.domain.catalog import Catalog, ModelSpec
+from vidrelay.domain.audit import Actor
+from vidrelay.domain.catalog import Catalog, ModelSpec, RouteClass
 from vidrelay.domain.channels import Channel, ChannelError
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.jobs import UNFINISHED
-from vidrelay.domain.pricing import Conditions, PriceDeclaration, PriceRule, check_price_rule
+from vidrelay.domain.pricing import (
+    Conditions,
+    PriceDeclaration,
+    PriceRule,
+    SizeClass,
+    check_price_rule,
+    micros_to_usd,
+)
+from vidrelay.services.wakeups import NOBODY, Wakeups
 from vidrelay.shipped_models import ShippedModel
+from vidrelay.store import audit, prices
 from vidrelay.store import channels as channel_store
 from vidrelay.store import models as model_store
-from vidrelay.store import prices
 from vidrelay.store.database import Database
 from vidrelay.store.tables import jobs
 
@@ -76,15 +86,23 @@ class CatalogEdit:
         return saved
 
 
-async def declare_models(db: Database, models: Sequence[ModelSpec]) -> list[bool]:
-    """Insert or replace models, all or none; for each, True when it is new."""
+async def declare_models(
+    db: Database, models: Sequence[ModelSpec], *, actor: Actor, wakeups: Wakeups = NOBODY
+) -> list[bool]:
+    """Insert or replace models, all or none; for each, True when it is new (and an audit
+    row, so that a model's history is found by its name)."""
     async with db.write() as conn:
         edit = await CatalogEdit.begin(conn)
-        return [await edit.save_model(model) for model in models]
+        created = []
+        for model in models:
+            created.append(await edit.save_model(model))
+            await audit.record(conn, actor, "model.declare", model.name, {"new": created[-1]})
+    wakeups.models()
+    return created
 
 
 async def import_models(
-    db: Database, entries: Sequence[ShippedModel], markup: Decimal
+    db: Database, entries: Sequence[ShippedModel], markup: Decimal, *, actor: Actor
 ) -> list[bool]:
     """Declare shipped models, priced at their list price times `markup`, all or none; for
     each, True when it is new. A model already declared is replaced, its rules re-priced."""
@@ -95,10 +113,12 @@ async def import_models(
             created.append(await edit.save_model(entry.model))
             for price in entry.prices(markup):
                 await edit.save_price(price)
+            details = {"new": created[-1], "markup": str(markup)}
+            await audit.record(conn, actor, "model.import", entry.model.name, details)
         return created
 
 
-async def remove_model(db: Database, name: str) -> int:
+async def remove_model(db: Database, name: str, *, actor: Actor, wakeups: Wakeups = NOBODY) -> int:
     """Delete a model and its price rules (returns how many rules went). Refused while a
     channel lists it or a job for it is unfinished."""
     async with db.write() as conn:
@@ -129,16 +149,25 @@ async def remove_model(db: Database, name: str) -> int:
             )
         removed_rules = await prices.delete_model_price_rules(conn, name)
         await model_store.delete_model(conn, name)
-        return removed_rules
+        await audit.record(conn, actor, "model.remove", name, {"price_rules": removed_rules})
+    wakeups.models()
+    return removed_rules
 
 
-async def set_price(db: Database, declaration: PriceDeclaration) -> PriceRule:
+async def set_price(db: Database, declaration: PriceDeclaration, *, actor: Actor) -> PriceRule:
     """Insert or replace the rule for (model, route class, size class, conditions)."""
     async with db.write() as conn:
-        return await (await CatalogEdit.begin(conn)).save_price(declaration)
+        rule = await (await CatalogEdit.begin(conn)).save_price(declaration)
+        details = {
+            **_rule_key(rule.route_class, rule.size_class, rule.conditions),
+            "per_second_usd": _usd(rule.per_second_micros),
+            "per_request_usd": _usd(rule.per_request_micros),
+        }
+        await audit.record(conn, actor, "price.set", rule.model, details)
+        return rule
 
 
-async def delete_price(db: Database, declaration: PriceDeclaration) -> Conditions:
+async def delete_price(db: Database, declaration: PriceDeclaration, *, actor: Actor) -> Conditions:
     """Delete the rule the declaration names (its amounts are ignored); returns its typed
     conditions."""
     async with db.write() as conn:
@@ -150,4 +179,20 @@ async def delete_price(db: Database, declaration: PriceDeclaration) -> Condition
             declaration.size_class.value if declaration.size_class else None,
             conditions,
         )
+        details = _rule_key(declaration.route_class, declaration.size_class, conditions)
+        await audit.record(conn, actor, "price.delete", declaration.model, details)
         return conditions
+
+
+def _rule_key(
+    route_class: RouteClass | None, size_class: SizeClass | None, conditions: Conditions
+) -> dict[str, Any]:
+    return {
+        "route_class": route_class.value if route_class else None,
+        "size_class": size_class.value if size_class else None,
+        "when": {name: str(value) for name, value in conditions},
+    }
+
+
+def _usd(micros: int | None) -> str | None:
+    return None if micros is None else str(micros_to_usd(micros))

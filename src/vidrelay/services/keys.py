@@ -12,9 +12,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from vidrelay.domain.audit import Actor
 from vidrelay.domain.errors import AuthenticationFailed, NotFound
 from vidrelay.domain.keys import KeySpec
-from vidrelay.store import accounts
+from vidrelay.domain.pricing import micros_to_usd
+from vidrelay.services.tenants import unknown_tenant
+from vidrelay.store import accounts, audit
 from vidrelay.store import models as model_store
 from vidrelay.store.accounts import KeyInfo, Principal
 from vidrelay.store.database import Database
@@ -35,22 +38,34 @@ async def create_key(
     *,
     create_tenant: bool = False,
     top_up_micros: int = 0,
-    actor: str,
+    actor: Actor,
 ) -> IssuedKey:
     """A new key for `tenant` (404 if unknown, unless `create_tenant`), with an optional
     top-up of the tenant in the same transaction."""
     async with db.write() as conn:
         found = await accounts.find_tenant(conn, tenant)
+        created = found is None
         if found is None:
             if not create_tenant:
-                raise NotFound(f"No tenant named {tenant!r}.", param="tenant")
+                raise unknown_tenant(tenant)
             found = await accounts.create_tenant(conn, tenant)
         checked = spec.checked(await model_store.load_catalog(conn), int(time.time()))
         if top_up_micros:
-            await accounts.top_up(conn, found.id, top_up_micros, "with a new key", actor=actor)
+            await accounts.top_up(
+                conn, found.id, top_up_micros, "with a new key", actor=actor.ledger_name
+            )
         key_id, key = await accounts.create_key(conn, found.id, checked)
         info = await accounts.find_key(conn, key_id)
         assert info is not None
+        details = {
+            "id": key_id,
+            "name": checked.name,
+            "expires_at": checked.expires_at,
+            "models": list(checked.models) if checked.models is not None else None,
+            "tenant_created": created,
+            "top_up_usd": str(micros_to_usd(top_up_micros)),
+        }
+        await audit.record(conn, actor, "key.create", tenant, details)
         return IssuedKey(key, info, await accounts.tenant_balance(conn, found.id))
 
 
@@ -61,13 +76,14 @@ async def list_keys(db: Database, tenant: str | None = None) -> list[KeyInfo]:
         if tenant is not None:
             found = await accounts.find_tenant(conn, tenant)
             if found is None:
-                raise NotFound(f"No tenant named {tenant!r}.", param="tenant")
+                raise unknown_tenant(tenant)
             tenant_id = found.id
         return await accounts.list_keys(conn, tenant_id)
 
 
-async def revoke_key(db: Database, key_or_id: str) -> KeyInfo:
-    """Revoke a key named by its id or by the key itself; revoking it again changes nothing."""
+async def revoke_key(db: Database, key_or_id: str, *, actor: Actor) -> KeyInfo:
+    """Revoke a key named by its id or by the key itself (never recorded: the audit row names
+    the id); revoking it again changes nothing."""
     async with db.write() as conn:
         found = await accounts.find_key(conn, key_or_id)
         if found is None:
@@ -76,6 +92,7 @@ async def revoke_key(db: Database, key_or_id: str) -> KeyInfo:
             await accounts.revoke_key(conn, found.id)
             found = await accounts.find_key(conn, found.id)
             assert found is not None
+        await audit.record(conn, actor, "key.revoke", found.tenant_name, {"id": found.id})
         return found
 
 

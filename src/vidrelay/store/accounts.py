@@ -465,3 +465,8 @@ async def list_ledger(
         )
         for row in rows
     ]
+
+
+async def tenant_name(conn: AsyncConnection, tenant_id: str) -> str | None:
+    name = await conn.scalar(select(tenants.c.name).where(tenants.c.id == tenant_id))
+    return None if name is None else str(name)

@@ -271,3 +271,18 @@ breakers = Table(
     Column("last_error", Text, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # newest first: by id
+    Column("created_at", BigInteger, nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("details", Text, nullable=False),  # JSON object, never a secret
+    Column("actor_kind", String(20), nullable=False),
+    Column("actor_address", String(100), nullable=True),
+    Column("actor_tenant_id", String(40), nullable=True),
+    Index("ix_audit_log_action", "action", "id"),
+    Index("ix_audit_log_target", "target", "id"),
+)
