@@ -18,11 +18,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vidrelay.api import admin_channels
 from vidrelay.api.admin_channels import ChannelBody
 from vidrelay.api.context import AppContext
-from vidrelay.channel_admin import channel_state, health_view, test_channel
-from vidrelay.console.operator import Operator
+from vidrelay.channel_admin import channel_state, health_view
+from vidrelay.console.operator import Operator, console_actor
 from vidrelay.console.pages import (
     PageRoute,
     checked_form,
@@ -39,7 +38,7 @@ from vidrelay.domain.circuit import BreakerRef
 from vidrelay.domain.errors import VidrelayError
 from vidrelay.domain.pricing import usd_text, usd_to_micros
 from vidrelay.engine.health import key_ref
-from vidrelay.services.channels import change_channel, declare_channel, switch_channel
+from vidrelay.services import channels as channel_service
 from vidrelay.store import channels as channel_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store import models as model_store
@@ -262,14 +261,18 @@ async def new_channel(request: Request, session: Operator) -> Response:
     values = _posted_values(form)
     context = context_of(request)
     try:
-        channel = await declare_channel(context.db, _channel(values, values["keys"]))
+        channel = await channel_service.declare_channel(
+            context.db,
+            _channel(values, values["keys"]),
+            actor=console_actor(request),
+            wakeups=context.wakeups,
+        )
     except FormErrors as refused:
         return await _form_page(request, session, values, errors=refused.errors, status_code=400)
     except VidrelayError as error:
         return await _form_page(
             request, session, values, errors=field_errors(error), status_code=error.status_code
         )
-    context.channels.invalidate()
     return redirect(f"/console/channels/{channel.name}")
 
 
@@ -288,7 +291,7 @@ async def edit_channel(request: Request, session: Operator, name: str) -> Respon
     values = {**_posted_values(form), "name": name, "enabled": row.channel.enabled}
     try:
         edited = _channel(values, values["keys"] or list(row.channel.keys))
-        await change_channel(
+        await channel_service.change_channel(
             context.db,
             name,
             lambda current: replace(
@@ -297,6 +300,8 @@ async def edit_channel(request: Request, session: Operator, name: str) -> Respon
                 enabled=current.enabled,
                 disabled_reason=current.disabled_reason,
             ),
+            actor=console_actor(request),
+            wakeups=context.wakeups,
         )
     except FormErrors as refused:
         return await _form_page(
@@ -311,18 +316,20 @@ async def edit_channel(request: Request, session: Operator, name: str) -> Respon
             errors=field_errors(error),
             status_code=error.status_code,
         )
-    context.channels.invalidate()
     return redirect(f"/console/channels/{name}")
 
 
 async def _switch(request: Request, session: Session, name: str, enabled: bool) -> Response:
     await checked_form(request, session)
     context = context_of(request)
-    if not await switch_channel(context.db, context.breakers, name, enabled):
-        raise not_found("channel")
-    if context.registry is not None:
-        context.registry.health.invalidate()  # this process at once, the others on refresh
-    context.channels.invalidate()
+    await channel_service.switch_channel(
+        context.db,
+        context.breakers,
+        name,
+        enabled,
+        actor=console_actor(request),
+        wakeups=context.wakeups,
+    )
     return redirect(f"/console/channels/{name}")
 
 
@@ -344,7 +351,9 @@ async def test(request: Request, session: Operator, name: str) -> Response:
     await checked_form(request, session)
     context = context_of(request)
     row = await _one(context, name)
-    probe = await test_channel(row.channel, context.settings)
+    probe = await channel_service.test_channel(
+        context.db, name, context.settings, actor=console_actor(request)
+    )
     return await _form_page(request, session, _form_values(row.channel), row=row, probe=probe)
 
 
@@ -355,8 +364,9 @@ async def delete(request: Request, session: Operator, name: str) -> Response:
     context = context_of(request)
     row = await _one(context, name)
     try:
-        # the admin API's own delete (one transaction: count the running jobs, delete)
-        await admin_channels.delete_channel(name, context)
+        await channel_service.delete_channel(
+            context.db, name, actor=console_actor(request), wakeups=context.wakeups
+        )
     except VidrelayError as error:
         return await _form_page(
             request,

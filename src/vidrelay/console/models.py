@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vidrelay.api import admin
-from vidrelay.console.operator import Operator
+from vidrelay.console.operator import Operator, console_actor
 from vidrelay.console.pages import PageRoute, checked_form, context_of, redirect, render
 from vidrelay.console.sessions import Session
 from vidrelay.domain.catalog import RouteClass
@@ -148,10 +148,14 @@ async def declare_model(request: Request, session: Operator) -> Response:
         except tomllib.TOMLDecodeError as error:
             raise InvalidRequest(f"Not TOML: {error}.", param="declaration") from error
         model = parse_model(data)
-        await catalog_service.declare_models(context_of(request).db, [model])
+        await catalog_service.declare_models(
+            context_of(request).db,
+            [model],
+            actor=console_actor(request),
+            wakeups=context_of(request).wakeups,
+        )
     except VidrelayError as error:
         return await _refused(request, session, error, "declaration", form)
-    context_of(request).models.invalidate()
     return redirect(f"/console/models#model-{model.name}")
 
 
@@ -160,10 +164,14 @@ async def remove_model(request: Request, session: Operator) -> Response:
     """Refused (409) while a channel lists the model or a job for it is unfinished."""
     form = await checked_form(request, session)
     try:
-        await catalog_service.remove_model(context_of(request).db, _text(form, "name"))
+        await catalog_service.remove_model(
+            context_of(request).db,
+            _text(form, "name"),
+            actor=console_actor(request),
+            wakeups=context_of(request).wakeups,
+        )
     except VidrelayError as error:
         return await _refused(request, session, error, "remove", form)
-    context_of(request).models.invalidate()
     return redirect("/console/models")
 
 
@@ -209,7 +217,9 @@ async def set_price(request: Request, session: Operator) -> Response:
     """Insert or replace the rule for (model, route class, size class, conditions)."""
     form = await checked_form(request, session)
     try:
-        await catalog_service.set_price(context_of(request).db, _declaration(form, priced=True))
+        await catalog_service.set_price(
+            context_of(request).db, _declaration(form, priced=True), actor=console_actor(request)
+        )
     except VidrelayError as error:
         field = _PRICE_FIELDS.get(error.param or "", "when" if error.param else "price")
         return await _refused(request, session, error, field, form)
@@ -220,7 +230,9 @@ async def set_price(request: Request, session: Operator) -> Response:
 async def delete_price(request: Request, session: Operator) -> Response:
     form = await checked_form(request, session)
     try:
-        await catalog_service.delete_price(context_of(request).db, _declaration(form, priced=False))
+        await catalog_service.delete_price(
+            context_of(request).db, _declaration(form, priced=False), actor=console_actor(request)
+        )
     except VidrelayError as error:
         return await _refused(request, session, error, "price", form)
     return redirect("/console/models#prices")
@@ -235,6 +247,7 @@ async def set_group(request: Request, session: Operator) -> Response:
             _text(form, "group"),
             admin.GroupBody(multiplier=_text(form, "multiplier")),
             context_of(request),
+            console_actor(request),
         )
     except VidrelayError as error:
         field = "group" if error.param == "name" else "multiplier"

@@ -14,7 +14,8 @@ from starlette.responses import Response
 
 from vidrelay.console.pages import PageRoute, SignInRequired, context_of, cookies_of
 from vidrelay.console.sessions import Session, admin_token_fingerprint
-from vidrelay.console.sign_in import sign_in, sign_in_form, sign_out
+from vidrelay.console.sign_in import client_address, sign_in, sign_in_form, sign_out
+from vidrelay.domain.audit import Actor, ActorKind
 from vidrelay.domain.errors import NotFound
 
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
@@ -37,6 +38,11 @@ async def operator_session(request: Request) -> Session:
 
 
 Operator = Annotated[Session, Depends(operator_session)]
+
+
+def console_actor(request: Request) -> Actor:
+    """Who the audit log says acted: the console, from the operator's address."""
+    return Actor(ActorKind.CONSOLE, address=client_address(request))
 
 
 @router.get("/sign-in")
