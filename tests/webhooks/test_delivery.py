@@ -173,6 +173,46 @@ async def test_a_receiver_that_fails_three_times_gets_it_on_the_fourth_with_ever
     assert receiver.on("/flaky/a")[-1].headers["webhook-id"] == attempts[0].headers["webhook-id"]
 
 
+async def test_a_delivery_refused_once_shows_its_two_attempts_on_the_jobs_timeline(
+    client: httpx.AsyncClient, make_key: Any, receiver: Receiver
+) -> None:
+    receiver.failures_left["/flaky/once"] = 1
+    key = await make_key("dora", "10")
+    callback = f"{receiver.base_url}/flaky/once"
+    video = (
+        await client.post(
+            "/v1/videos",
+            data={"prompt": "x", "callback_url": callback},
+            files={"_": (None, "")},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    ).json()
+    job: dict[str, Any] = {}
+
+    async def attempts_recorded() -> list[dict[str, Any]]:
+        nonlocal job
+        job = (await client.get(f"/admin/jobs/{video['id']}", headers=ADMIN)).json()
+        return [e for e in job.get("events", []) if e["kind"] == "webhook_attempt"]
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while len(attempts := await attempts_recorded()) < 2:
+        assert asyncio.get_running_loop().time() < deadline, job
+        await asyncio.sleep(0.05)
+    refused, accepted = (attempt["details"] for attempt in attempts)
+    (delivery,) = job["deliveries"]
+    assert refused["delivery_id"] == accepted["delivery_id"] == delivery["id"]
+    assert (refused["url"], refused["status_code"], refused["error"]) == (callback, 500, "HTTP 500")
+    assert refused["next_attempt_at"] > attempts[0]["at"]
+    assert (accepted["status_code"], accepted["error"], accepted["next_attempt_at"]) == (
+        200,
+        None,
+        None,
+    )
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [500, 200]
+    kinds = [event["kind"] for event in job["events"]]
+    assert kinds.index("completed") < kinds.index("webhook_attempt")
+
+
 async def test_a_hanging_receiver_times_out_and_is_retried_later(
     client: httpx.AsyncClient, make_key: Any, receiver: Receiver
 ) -> None:

@@ -1,37 +1,82 @@
-"""`/admin/jobs/{id}`: one job as the operator sees it: the request exactly as it was accepted
-(declared parameters and defaults included), its price, and where it ran."""
+"""`/admin/jobs`: every tenant's jobs under the operator's filters, and one job as the operator
+sees it: the request exactly as it was accepted (declared parameters and defaults included),
+its price, where it ran, its timeline and its webhook deliveries. The use cases live in
+`services/jobs.py` (the console calls them too); this module parses and renders."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from vidrelay.api.admin import AdminRoute
 from vidrelay.api.auth import Context
-from vidrelay.domain.errors import NotFound
+from vidrelay.api.usage import Timestamp
+from vidrelay.domain.events import JobEvent
 from vidrelay.domain.jobs import JobRecord
 from vidrelay.domain.pricing import micros_to_usd
-from vidrelay.store import jobs as job_store
+from vidrelay.services import jobs as job_service
 
 router = APIRouter(prefix="/admin/jobs", route_class=AdminRoute, tags=["admin"])
 
 
+@router.get("")
+async def list_jobs(
+    context: Context,
+    tenant: str | None = None,
+    model: str | None = None,
+    channel: str | None = None,
+    status: str | None = None,
+    created_after: Timestamp = None,
+    created_before: Timestamp = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=job_service.MAX_PAGE)] = job_service.DEFAULT_PAGE,
+) -> JSONResponse:
+    """Newest first; the next page is `after=<next_cursor>` with the same filters."""
+    query = job_service.JobQuery(
+        tenant=tenant,
+        model=model,
+        channel=channel,
+        status=status,
+        created_after=created_after,
+        created_before=created_before,
+        after=after,
+        limit=limit,
+    )
+    page = await job_service.list_jobs(context.db, query)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [admin_job_view(listed.job, listed.tenant) for listed in page.jobs],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
 @router.get("/{job_id}")
 async def get_job(job_id: str, context: Context) -> JSONResponse:
-    async with context.db.read() as conn:
-        job = await job_store.get_job(conn, job_id, include_deleted=True)
-    if job is None:
-        raise NotFound(f"No job with id {job_id[:100]!r}.", param="job_id")
-    return JSONResponse(admin_job_view(job))
+    detail = await job_service.job_detail(context.db, job_id)
+    return JSONResponse(
+        {
+            **admin_job_view(detail.job, detail.tenant),
+            "events": [event_view(event) for event in detail.events],
+            "deliveries": detail.deliveries,
+        }
+    )
 
 
-def admin_job_view(job: JobRecord) -> dict[str, Any]:
+def event_view(event: JobEvent) -> dict[str, Any]:
+    return {"id": event.id, "kind": event.kind.value, "at": event.at, "details": event.details}
+
+
+def admin_job_view(job: JobRecord, tenant: str) -> dict[str, Any]:
     request = job.request
     return {
         "object": "admin.job",
         "id": job.id,
+        "tenant": tenant,
         "tenant_id": job.tenant_id,
         "key_id": job.key_id,
         "status": job.status.value,

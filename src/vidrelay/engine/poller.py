@@ -72,8 +72,10 @@ class Poller:
         binding: Binding,
         gate: asyncio.Semaphore,
         schedule: PollSchedule,
-        on_progress: Callable[[int], None],
+        on_running: Callable[[int | None], None],
     ) -> WatchResult:
+        """Poll until the job ends; `on_running` hears every poll that finds it running, with
+        its progress (0 to 99) when the upstream tells it."""
         deadline_at = binding.submitted_at + self.deadline_s
         delay = schedule.delay(time.time() - binding.submitted_at)
         errors = 0
@@ -107,6 +109,5 @@ class Poller:
                     status.error_code or "generation_failed",
                     status.error_message or "The upstream failed to generate the video.",
                 )
-            if status.progress is not None:
-                on_progress(max(0, min(status.progress, 99)))
+            on_running(None if status.progress is None else max(0, min(status.progress, 99)))
             delay = schedule.delay(time.time() - binding.submitted_at, status.poll_after_s)

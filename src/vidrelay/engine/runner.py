@@ -22,13 +22,17 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import structlog
 from prometheus_client import CollectorRegistry
 
+from vidrelay.domain import events
 from vidrelay.domain.channels import Channel, ChannelProtocol, holds_source
+from vidrelay.domain.events import JobEvent, UpstreamObservation
 from vidrelay.domain.jobs import JobRecord, SubmissionIntent
 from vidrelay.engine.channels import ChannelRegistry, ChannelRuntime, operations_of
 from vidrelay.engine.collector import ContentGone, collect
@@ -39,6 +43,7 @@ from vidrelay.media.storage import MediaStore
 from vidrelay.metrics import EngineMetrics
 from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
+from vidrelay.store import job_events as event_store
 from vidrelay.store import jobs as job_store
 from vidrelay.store.characters import owned_characters
 from vidrelay.store.database import Database
@@ -48,13 +53,27 @@ from vidrelay.upstreams.base import (
     FindsSubmissions,
     UpstreamError,
     UpstreamRequest,
+    UpstreamState,
 )
-from vidrelay.upstreams.messages import clean_upstream_message, key_secrets
+from vidrelay.upstreams.messages import clean_upstream_message, key_hint, key_secrets
 
 log = structlog.get_logger(__name__)
 _STOP_GRACE_S = 10.0
 _DISPATCH_BATCH = 200
 _RECHECK_WAITING_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Departure:
+    """A channel that failed to take or keep a job: the failover event, once the job has
+    somewhere to go (the next channel, or back to the queue)."""
+
+    channel: str
+    code: str
+    message: str
+
+    def to(self, job_id: str, channel: str | None) -> JobEvent:
+        return events.failover(job_id, self.channel, channel, self.code, self.message)
 
 
 class JobRunner:
@@ -90,6 +109,9 @@ class JobRunner:
         self._next_sweep = 0.0
         self._next_probe = 0.0
         self._progress: dict[str, int] = {}
+        # per running job: the upstream status last seen, and the changes not yet written
+        self._observed: dict[str, UpstreamObservation] = {}
+        self._timeline: dict[str, list[JobEvent]] = {}
         self._busy: dict[str, int] = {}
         self._metrics = metrics or EngineMetrics(CollectorRegistry())
         self._poller = Poller(
@@ -285,11 +307,14 @@ class JobRunner:
                 self._metrics.job_finished(job.model, job.channel, False, job.created_at)
 
     async def _flush_progress(self) -> None:
-        if not self._progress:
+        """Progress and upstream status changes since the last tick, in one transaction."""
+        if not self._progress and not self._timeline:
             return
         progress, self._progress = self._progress, {}
+        observed = [event for pending in self._timeline.values() for event in pending]
+        self._timeline = {}
         async with self._db.write() as conn:
-            await job_store.record_progress(conn, self.worker_id, progress)
+            await job_store.record_progress(conn, self.worker_id, progress, observed)
 
     async def _probe_disabled_channels(self) -> None:
         """A channel switched off after failures comes back once a probe passes."""
@@ -323,18 +348,27 @@ class JobRunner:
         finally:
             self._running.pop(job.id, None)
             self._progress.pop(job.id, None)
+            self._observed.pop(job.id, None)
+            self._timeline.pop(job.id, None)
 
     async def _drive(self, job: JobRecord, plan: list[Channel]) -> None:
         binding = await self._resumed(job)
         if binding is None and job.intent is not None:
             binding = await self._recovered(job, job.intent)
+        if binding is not None:  # a status already recorded is no change when seen again
+            async with self._db.read() as conn:
+                last = await event_store.last_upstream_observation(conn, job.id)
+            if last is not None:
+                self._observed[job.id] = last
         # a render dies with the process that ran it: a resumed one starts again, no loss
         restarts_render = binding is not None and binding.channel.protocol is ChannelProtocol.LOCAL
         tried: set[str] = set()
         losses = 0
+        departed: _Departure | None = None
         while True:
             if binding is None:
-                binding = await self._submit_somewhere(job, plan, tried)
+                binding = await self._submit_somewhere(job, plan, tried, departed)
+                departed = None
                 if binding is None:
                     return  # back in the queue for later, or failed
             structlog.contextvars.bind_contextvars(channel=binding.channel.name)
@@ -342,7 +376,7 @@ class JobRunner:
             schedule = runtime.schedule if runtime else self._settings.poll_schedule
             gate = runtime.requests if runtime else asyncio.Semaphore(1)
             result = await self._poller.watch(
-                binding, gate, schedule, lambda progress: self._note_progress(job.id, progress)
+                binding, gate, schedule, lambda progress: self._note_running(job.id, progress)
             )
             restarts_render = restarts_render and result.outcome is Outcome.LOST
             if result.outcome is Outcome.STOPPED:
@@ -384,6 +418,11 @@ class JobRunner:
                 binding.channel
             ]
             log.info("job_lost_upstream", job_id=job.id, channel=binding.channel.name)
+            departed = _Departure(
+                binding.channel.name,
+                "upstream_job_lost",
+                "The upstream lost the job; it is submitted again.",
+            )
             binding = None
 
     async def _resumed(self, job: JobRecord) -> Binding | None:
@@ -426,7 +465,13 @@ class JobRunner:
                     return None  # it never arrived: nothing to pay for
                 async with self._db.write() as conn:
                     recorded = await job_store.record_submission(
-                        conn, job.id, self.worker_id, intent.channel, found, intent.key_ref
+                        conn,
+                        job.id,
+                        self.worker_id,
+                        intent.channel,
+                        found,
+                        intent.key_ref,
+                        key_hint=_hint(key),
                     )
                 if not recorded:
                     return None
@@ -485,8 +530,14 @@ class JobRunner:
         return self._channels.health.pick_key(channel)
 
     async def _submit_somewhere(
-        self, job: JobRecord, plan: list[Channel], tried: set[str]
+        self,
+        job: JobRecord,
+        plan: list[Channel],
+        tried: set[str],
+        departed: _Departure | None = None,
     ) -> Binding | None:
+        """Submit to the first channel of `plan` that takes the job; `departed`: the channel
+        the job just left, and why (written with the next place the job goes)."""
         inputs = await self._inputs(job)
         last_error: UpstreamError | None = None
         await self._channels.health.refresh()
@@ -505,6 +556,9 @@ class JobRunner:
                     continue  # a failover to a channel that is full: the next one, or later
                 if not await job_store.record_intent(conn, job.id, self.worker_id, intent):
                     return None  # our lease lapsed and another worker took the job over
+                if departed is not None:
+                    await event_store.record_events(conn, [departed.to(job.id, channel.name)])
+                    departed = None
             try:
                 async with runtime.requests, self._metrics.upstream_request(channel.name, "submit"):
                     upstream_job_id = await runtime.adapter.submit(upstream_request, key)
@@ -515,23 +569,37 @@ class JobRunner:
                     await self._fail_upstream(job, error.code, error.message, channel)
                     return None
                 last_error = error
+                departed = _Departure(
+                    channel.name,
+                    error.code,
+                    clean_upstream_message(error.message, _secrets_of(channel)),
+                )
                 log.info("submit_failed", job_id=job.id, channel=channel.name, kind=error.kind)
                 continue
             await self._channels.health.record_success(channel.name, key)
             async with self._db.write() as conn:
                 recorded = await job_store.record_submission(
-                    conn, job.id, self.worker_id, channel.name, upstream_job_id, key_ref(key)
+                    conn,
+                    job.id,
+                    self.worker_id,
+                    channel.name,
+                    upstream_job_id,
+                    key_ref(key),
+                    key_hint=_hint(key),
                 )
             if not recorded:  # our lease lapsed and another worker took the job over
                 log.error("submission_not_recorded", job_id=job.id, channel=channel.name)
                 await runtime.adapter.release(upstream_job_id)
                 return None
+            self._observed.pop(job.id, None)  # a new upstream job: its first status is news
             submitted_at = float(job.submitted_at or time.time())
             return Binding(runtime.definition, runtime.adapter, key, upstream_job_id, submitted_at)
-        await self._retry_later(job, last_error)
+        await self._retry_later(job, last_error, departed)
         return None
 
-    async def _retry_later(self, job: JobRecord, error: UpstreamError | None) -> None:
+    async def _retry_later(
+        self, job: JobRecord, error: UpstreamError | None, departed: _Departure | None = None
+    ) -> None:
         """No channel took the job this round: back to the queue, or failed and refunded.
 
         Transport failures (connect errors, timeouts, 5xx) use up an attempt and back off,
@@ -542,12 +610,14 @@ class JobRunner:
         counts = error is not None and error.kind in (FailureKind.UNAVAILABLE, FailureKind.LOST)
         waited_out = time.time() - job.created_at > self._settings.queue_wait_s
         exhausted = counts and job.attempts >= self._settings.max_attempts
+        left = [departed.to(job.id, None)] if departed is not None else []
         if error is not None and (waited_out or exhausted):
             await self._fail(
                 job,
                 error.code,
                 f"Every upstream channel failed to take the job: "
                 f"{clean_upstream_message(error.message)}",
+                timeline=left,
             )
             return
         wait = (
@@ -556,9 +626,10 @@ class JobRunner:
             else _RECHECK_WAITING_S
         )
         async with self._db.write() as conn:
-            await job_store.requeue_for_retry(
+            if await job_store.requeue_for_retry(
                 conn, job.id, self.worker_id, time.time() + wait, count_attempt=counts
-            )
+            ):
+                await event_store.record_events(conn, left)
 
     async def _note_failure(self, channel: Channel, key: str, error: UpstreamError) -> None:
         verdict = await self._channels.health.record_failure(channel, key, error)
@@ -570,8 +641,21 @@ class JobRunner:
         self._channels.directory.invalidate()
         log.warning("channel_auto_disabled", channel=channel.name, reason=reason)
 
-    def _note_progress(self, job_id: str, progress: int) -> None:
-        self._progress[job_id] = max(progress, self._progress.get(job_id, 0))
+    def _note_running(self, job_id: str, progress: int | None) -> None:
+        """A poll found the job running: its progress is buffered for the next tick, and an
+        upstream status event too, but only when the status or progress moved."""
+        last = self._observed.get(job_id)
+        known = progress if progress is not None else (last.progress if last else 0)
+        seen = UpstreamObservation(UpstreamState.RUNNING.value, known)
+        if seen.moved_from(last):
+            self._observed[job_id] = seen
+            self._timeline.setdefault(job_id, []).append(seen.event(job_id))
+        if progress is not None:
+            self._progress[job_id] = max(progress, self._progress.get(job_id, 0))
+
+    def _pending_timeline(self, job_id: str) -> list[JobEvent]:
+        """The job's status changes not yet written: they go with its terminal transition."""
+        return self._timeline.pop(job_id, [])
 
     async def _complete(self, job: JobRecord, binding: Binding) -> None:
         runtime = await self._channels.runtime(binding.channel.name)
@@ -601,8 +685,10 @@ class JobRunner:
         if produced is None:
             return  # stopping: collected again after the restart
         await binding.adapter.release(binding.upstream_job_id)
+        sizes = await asyncio.to_thread(_sizes, produced)
         await self._media.commit_assets(job.id, produced)  # every object whole, then completed
         await self._media.discard_scratch(job.id)
+        collected = events.collected(job.id, sizes)
         expires_at = int(time.time()) + self._settings.media_ttl_s
         async with self._db.write() as conn:
             completed = await job_store.mark_completed(
@@ -611,6 +697,7 @@ class JobRunner:
                 self.worker_id,
                 expires_at,
                 cost_micros=binding.channel.cost_per_second_micros * int(job.seconds),
+                timeline=[*self._pending_timeline(job.id), collected],
             )
         if completed:
             self._metrics.job_finished(job.model, binding.channel.name, True, job.created_at)
@@ -632,16 +719,38 @@ class JobRunner:
         await self._fail(job, code, clean_upstream_message(message, secrets_), channel.name)
 
     async def _fail(
-        self, job: JobRecord, code: str, message: str, channel: str | None = None
+        self,
+        job: JobRecord,
+        code: str,
+        message: str,
+        channel: str | None = None,
+        timeline: Sequence[JobEvent] = (),
     ) -> None:
-        """`channel`: the one that failed it, when known (else the one it was claimed for)."""
+        """`channel`: the one that failed it, when known (else the one it was claimed for);
+        `timeline`: what led here, written with the failure."""
         async with self._db.write() as conn:
-            failed = await job_store.fail_and_refund(conn, job.id, code, message, self.worker_id)
+            failed = await job_store.fail_and_refund(
+                conn,
+                job.id,
+                code,
+                message,
+                self.worker_id,
+                timeline=[*self._pending_timeline(job.id), *timeline],
+            )
         if failed:
             log.info("job_failed", job_id=job.id, code=code)
             self._metrics.job_finished(job.model, channel or job.channel, False, job.created_at)
             self._on_finished()
         await self._media.discard_scratch(job.id)
+
+
+def _hint(key: str) -> str | None:
+    """The key as the timeline shows it; None for a channel without keys (the local one)."""
+    return key_hint(key) if key else None
+
+
+def _sizes(files: dict[str, Path]) -> dict[str, int]:
+    return {name: path.stat().st_size for name, path in files.items()}
 
 
 def _secrets_of(channel: Channel) -> list[str]:

@@ -42,7 +42,7 @@ _MAX_RESPONSE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class _Attempt:
-    delivery_id: str
+    delivery: webhook_store.DueDelivery
     status_code: int | None
     latency_ms: int
     error: str | None
@@ -121,7 +121,7 @@ class WebhookSender:
                 for result in results:
                     await webhook_store.record_attempt(
                         conn,
-                        result.delivery_id,
+                        result.delivery,
                         status_code=result.status_code,
                         latency_ms=result.latency_ms,
                         error=result.error,
@@ -182,7 +182,7 @@ class WebhookSender:
             status_code=status_code,
             delivered=delivered,
         )
-        return _Attempt(delivery.id, status_code, latency_ms, error, next_attempt_at, delivered)
+        return _Attempt(delivery, status_code, latency_ms, error, next_attempt_at, delivered)
 
     async def _payloads(self, due: list[webhook_store.DueDelivery]) -> dict[str, str]:
         """Each event's body: frozen at its first attempt, so every attempt and destination

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
+    String,
     and_,
     bindparam,
     delete,
@@ -23,7 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
+from vidrelay.domain import events
 from vidrelay.domain.catalog import (
     CharacterTimestamps,
     NormalisedRequest,
@@ -32,12 +39,14 @@ from vidrelay.domain.catalog import (
     SourceVideo,
 )
 from vidrelay.domain.errors import Conflict, InsufficientQuota, RateLimited
+from vidrelay.domain.events import EventKind, JobEvent
 from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus, SubmissionIntent
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import PPM, quote, usd_text
 from vidrelay.domain.webhooks import EventType
 from vidrelay.store.accounts import insert_ledger_entry, tenant_balance
 from vidrelay.store.database import Database
+from vidrelay.store.job_events import record_events
 from vidrelay.store.prices import price_rules_for
 from vidrelay.store.tables import api_keys, idempotency_keys, jobs, tenants
 from vidrelay.store.webhooks import enqueue_video_event
@@ -313,6 +322,7 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
             raise InsufficientQuota(
                 f"This key has reached its spending limit (this video costs ${usd_text(price)})."
             )
+    await record_events(conn, [events.accepted(job.id, price, now)])
     return Accepted(_record(row), replayed=False)
 
 
@@ -422,26 +432,128 @@ async def list_jobs(
         ).first()
         if cursor is None:
             return None
-        if order == "desc":
-            query = query.where(
-                or_(
-                    jobs.c.created_ts < cursor.created_ts,
-                    and_(jobs.c.created_ts == cursor.created_ts, jobs.c.id < cursor.id),
-                )
-            )
-        else:
-            query = query.where(
-                or_(
-                    jobs.c.created_ts > cursor.created_ts,
-                    and_(jobs.c.created_ts == cursor.created_ts, jobs.c.id > cursor.id),
-                )
-            )
-    if order == "desc":
-        query = query.order_by(jobs.c.created_ts.desc(), jobs.c.id.desc())
-    else:
-        query = query.order_by(jobs.c.created_ts.asc(), jobs.c.id.asc())
-    rows = (await conn.execute(query.limit(limit + 1))).all()
+        query = query.where(_past_cursor(cursor.created_ts, cursor.id, order))
+    rows = (await conn.execute(query.order_by(*_creation_order(order)).limit(limit + 1))).all()
     return [_record(row) for row in rows[:limit]], len(rows) > limit
+
+
+def _past_cursor(created_ts: float, job_id: str, order: Literal["asc", "desc"]) -> Any:
+    """The jobs after (`created_ts`, `job_id`) in creation order. The first term bounds the
+    range of an index on (…, created_ts, id), so a deep page seeks to its place instead of
+    walking every row before it."""
+    if order == "desc":
+        return and_(
+            jobs.c.created_ts <= created_ts,
+            or_(jobs.c.created_ts < created_ts, jobs.c.id < job_id),
+        )
+    return and_(
+        jobs.c.created_ts >= created_ts,
+        or_(jobs.c.created_ts > created_ts, jobs.c.id > job_id),
+    )
+
+
+def _creation_order(order: Literal["asc", "desc"]) -> tuple[Any, ...]:
+    if order == "desc":
+        return jobs.c.created_ts.desc(), jobs.c.id.desc()
+    return jobs.c.created_ts.asc(), jobs.c.id.asc()
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """The operator's filters (`GET /admin/jobs`); each is served by an index on
+    (column, created_ts, id), the creation range by (created_ts, id)."""
+
+    tenant_id: str | None = None
+    model: str | None = None
+    channel: str | None = None
+    status: JobStatus | None = None
+    created_after: float | None = None
+    """Inclusive, unix seconds."""
+    created_before: float | None = None
+    """Exclusive, unix seconds."""
+
+
+@dataclass(frozen=True)
+class ListedJob:
+    job: JobRecord
+    tenant: str
+    """The tenant's name."""
+
+
+class _unindexed(FunctionElement[str]):
+    """A column that SQLite must not choose an index for: without statistics (vidrelay runs
+    no ANALYZE) it would as soon walk every completed job for `status` as the tenant's few
+    for `tenant_id`. PostgreSQL has statistics and plans for itself."""
+
+    type = String()
+    name = "unindexed"
+    inherit_cache = True
+
+
+@compiles(_unindexed)
+def _column_itself(element: _unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_unindexed, "sqlite")
+def _sqlite_unindexed(element: _unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + str(compiler.process(element.clauses, **kw))  # SQLite's documented way
+
+
+def search_query(where: JobFilter, cursor: tuple[float, str] | None) -> Select[Any]:
+    """The jobs `where` selects past `cursor` (created_ts, id), newest first."""
+    query = select(*_JOB_COLUMNS)
+    equal = [
+        (column, value)
+        for column, value in (  # the most selective first: its index leads
+            (jobs.c.tenant_id, where.tenant_id),
+            (jobs.c.channel, where.channel),
+            (jobs.c.model, where.model),
+            (jobs.c.status, where.status.value if where.status else None),
+        )
+        if value is not None
+    ]
+    for position, (column, value) in enumerate(equal):
+        query = query.where((column if position == 0 else _unindexed(column)) == value)
+    if where.created_after is not None:
+        query = query.where(jobs.c.created_ts >= where.created_after)
+    if where.created_before is not None:
+        query = query.where(jobs.c.created_ts < where.created_before)
+    if cursor is not None:
+        query = query.where(_past_cursor(*cursor, "desc"))
+    return query.order_by(*_creation_order("desc"))
+
+
+async def search_jobs(
+    conn: AsyncConnection, where: JobFilter, *, after: str | None, limit: int
+) -> tuple[list[ListedJob], bool] | None:
+    """One page of every tenant's jobs (deleted ones too), newest first; None when `after`
+    names no job."""
+    cursor = None
+    if after is not None:
+        cursor = (
+            await conn.execute(select(jobs.c.created_ts, jobs.c.id).where(jobs.c.id == after))
+        ).first()
+        if cursor is None:
+            return None
+    query = search_query(where, None if cursor is None else (cursor.created_ts, cursor.id))
+    rows = (await conn.execute(query.limit(limit + 1))).all()
+    found = [_record(row) for row in rows[:limit]]
+    names = await _tenant_names(conn, {job.tenant_id for job in found})
+    return [ListedJob(job, names.get(job.tenant_id, "")) for job in found], len(rows) > limit
+
+
+async def _tenant_names(conn: AsyncConnection, tenant_ids: set[str]) -> dict[str, str]:
+    if not tenant_ids:
+        return {}
+    rows = await conn.execute(
+        select(tenants.c.id, tenants.c.name).where(tenants.c.id.in_(tenant_ids))
+    )
+    return {row.id: row.name for row in rows}
+
+
+async def tenant_name(conn: AsyncConnection, tenant_id: str) -> str:
+    return (await _tenant_names(conn, {tenant_id})).get(tenant_id, "")
 
 
 async def mark_deleted(conn: AsyncConnection, job_id: str, tenant_id: str) -> bool:
@@ -456,7 +568,10 @@ async def mark_deleted(conn: AsyncConnection, job_id: str, tenant_id: str) -> bo
         )
         .values(deleted_at=int(time.time()))
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    await record_events(conn, [JobEvent(job_id, EventKind.DELETED)])
+    return True
 
 
 def _due(now: float) -> ColumnElement[bool]:
@@ -673,8 +788,11 @@ async def record_submission(
     channel: str,
     upstream_job_id: str,
     key_ref: str | None = None,
+    *,
+    key_hint: str | None = None,
 ) -> bool:
-    """The upstream took the job. The first submission starts the deadline clock.
+    """The upstream took the job. The first submission starts the deadline clock; the
+    timeline names the channel and the key's hint (`key_hint`), never the key.
 
     False when `worker` no longer holds the job (its lease lapsed and it was taken over).
     """
@@ -689,11 +807,33 @@ async def record_submission(
             **_NO_INTENT,
         )
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    await record_events(conn, [events.submitted(job_id, channel, key_hint)])
+    return True
 
 
-async def record_progress(conn: AsyncConnection, worker: str, progress: dict[str, int]) -> None:
-    """Several jobs' progress in one statement (the runner buffers it between ticks)."""
+async def record_progress(
+    conn: AsyncConnection,
+    worker: str,
+    progress: dict[str, int],
+    observed: Sequence[JobEvent] = (),
+) -> None:
+    """Several jobs' progress in one statement (the runner buffers it between ticks), with
+    the upstream status changes `observed` meanwhile, for the jobs `worker` still holds."""
+    if observed:
+        held = set(
+            (
+                await conn.execute(
+                    select(jobs.c.id).where(
+                        jobs.c.id.in_({event.job_id for event in observed}),
+                        jobs.c.lease_owner == worker,
+                        jobs.c.status == JobStatus.IN_PROGRESS.value,
+                    )
+                )
+            ).scalars()
+        )
+        await record_events(conn, [event for event in observed if event.job_id in held])
     if not progress:
         return
     await conn.execute(
@@ -710,9 +850,15 @@ async def record_progress(conn: AsyncConnection, worker: str, progress: dict[str
 
 
 async def mark_completed(
-    conn: AsyncConnection, job_id: str, worker: str, expires_at: int, cost_micros: int = 0
+    conn: AsyncConnection,
+    job_id: str,
+    worker: str,
+    expires_at: int,
+    cost_micros: int = 0,
+    timeline: Sequence[JobEvent] = (),
 ) -> bool:
-    """Complete a job; `cost_micros` is what the upstream charged us for it (for margins)."""
+    """Complete a job; `cost_micros` is what the upstream charged us for it (for margins).
+    `timeline`: the events that led here (collected, …), written only with the completion."""
     finished = time.time()
     result = await conn.execute(
         update(jobs)
@@ -732,6 +878,7 @@ async def mark_completed(
     row = result.first()
     if row is None:
         return False
+    await record_events(conn, [*timeline, events.completed(job_id, finished)])
     await enqueue_video_event(
         conn,
         job_id=job_id,
@@ -743,10 +890,15 @@ async def mark_completed(
 
 
 async def fail_and_refund(
-    conn: AsyncConnection, job_id: str, code: str, message: str, worker: str | None = None
+    conn: AsyncConnection,
+    job_id: str,
+    code: str,
+    message: str,
+    worker: str | None = None,
+    timeline: Sequence[JobEvent] = (),
 ) -> bool:
     """Mark an unfinished job failed, refund its charge and queue its `video.failed` event,
-    exactly once.
+    exactly once; the timeline gets `timeline` (what led here), then failed and refunded.
 
     Returns False when the job had already reached a terminal state (someone else won).
     """
@@ -771,6 +923,14 @@ async def fail_and_refund(
     row = result.first()
     if row is None:
         return False
+    await record_events(
+        conn,
+        [
+            *timeline,
+            events.failed(job_id, code, message, finished),
+            *([events.refunded(job_id, row.price_micros, finished)] if row.price_micros else []),
+        ],
+    )
     await enqueue_video_event(
         conn,
         job_id=job_id,
@@ -880,3 +1040,4 @@ async def mark_media_purged(conn: AsyncConnection, job_ids: list[str]) -> None:
         await conn.execute(
             update(jobs).where(jobs.c.id.in_(job_ids)).values(media_purged_at=int(time.time()))
         )
+        await record_events(conn, [JobEvent(job_id, EventKind.EXPIRED) for job_id in job_ids])

@@ -133,6 +133,22 @@ jobs = Table(
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_key_status", "key_id", "status"),
     Index("ix_jobs_tenant_status", "tenant_id", "status"),
+    # the operator's list (`GET /admin/jobs`): newest first, alone or under one filter
+    Index("ix_jobs_created", "created_ts", "id"),
+    Index("ix_jobs_model_created", "model", "created_ts", "id"),
+    Index("ix_jobs_channel_created", "channel", "created_ts", "id"),
+    Index("ix_jobs_status_created", "status", "created_ts", "id"),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # the timeline's order
+    Column("job_id", String(60), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("details", Text, nullable=False),  # a small JSON object
+    Index("ix_job_events_job", "job_id", "id"),
 )
 
 characters = Table(
@@ -207,6 +223,7 @@ webhook_events = Table(
     Column("job_id", String(60), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("payload", Text, nullable=True),  # frozen at the first attempt
+    Index("ix_webhook_events_job", "job_id"),
 )
 
 webhook_deliveries = Table(
@@ -225,6 +242,7 @@ webhook_deliveries = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("delivered_at", BigInteger, nullable=True),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_event", "event_id"),
 )
 
 webhook_attempts = Table(

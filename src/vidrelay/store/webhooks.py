@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vidrelay.domain import events
 from vidrelay.domain.errors import NotFound
 from vidrelay.domain.webhooks import (
     EventType,
@@ -19,6 +20,7 @@ from vidrelay.domain.webhooks import (
     new_event_id,
     new_webhook_secret,
 )
+from vidrelay.store.job_events import record_events
 from vidrelay.store.tables import (
     jobs,
     tenants,
@@ -158,7 +160,7 @@ async def freeze_payload(conn: AsyncConnection, event_id: str, payload: str) -> 
 
 async def record_attempt(
     conn: AsyncConnection,
-    delivery_id: str,
+    delivery: DueDelivery,
     *,
     status_code: int | None,
     latency_ms: int,
@@ -166,8 +168,9 @@ async def record_attempt(
     next_attempt_at: float | None,
     delivered: bool,
 ) -> None:
-    """Log the attempt; the delivery is then delivered, due again at `next_attempt_at`, or
-    (neither) failed for good."""
+    """Log the attempt, here and on the job's timeline; the delivery is then delivered, due
+    again at `next_attempt_at`, or (neither) failed for good."""
+    delivery_id = delivery.id
     now = int(time.time())
     await conn.execute(
         insert(webhook_attempts).values(
@@ -188,6 +191,14 @@ async def record_attempt(
             delivered_at=now if delivered else None,
         )
     )
+    await record_events(
+        conn,
+        [
+            events.webhook_attempt(
+                delivery.job_id, delivery_id, delivery.url, status_code, error, next_attempt_at
+            )
+        ],
+    )
 
 
 async def replay_delivery(conn: AsyncConnection, delivery_id: str) -> None:
@@ -207,6 +218,7 @@ async def list_deliveries(
     tenant_id: str | None = None,
     status: str | None = None,
     event_id: str | None = None,
+    job_id: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     query = select(webhook_deliveries, webhook_events.c.type, webhook_events.c.job_id).join(
@@ -216,6 +228,7 @@ async def list_deliveries(
         (webhook_deliveries.c.tenant_id, tenant_id),
         (webhook_deliveries.c.status, status),
         (webhook_deliveries.c.event_id, event_id),
+        (webhook_events.c.job_id, job_id),
     ):
         if value is not None:
             query = query.where(column == value)
