@@ -9,9 +9,9 @@ database on the server of `VIDRELAY_TEST_POSTGRES_URL`, from `scripts/services.s
 afterwards) migrated to head, then seeded directly through SQL in bulk: `--tenants` tenants
 (one in ten under $1), `--jobs` jobs spread over the last 30 days (89% completed, 10% failed,
 0.5% running, which is what 6 channels of 100 slots hold, 0.5% queued) on 6 channels, with
-prices, upstream costs and completion times,
-and 5,000 webhook deliveries (one in ten failing). Job events are not seeded: the `timeline`
-branch has not landed here. Then `ANALYZE` (PostgreSQL: `VACUUM ANALYZE`, as autovacuum would).
+prices, upstream costs and completion times, and their timeline events (accepted, submitted,
+then completed or failed: 3 a finished job), and 5,000 webhook deliveries (one in ten
+failing). Then `ANALYZE` (PostgreSQL: `VACUUM ANALYZE`, as autovacuum would).
 
 Run: the app in this process with its engine off (`VIDRELAY_ENGINE=false`: nothing but the
 pages runs), an operator signed in through the form over an in-process ASGI transport; each
@@ -54,7 +54,7 @@ from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.settings import Settings
 from vidrelay.store import channels as channel_store
 from vidrelay.store.database import Database
-from vidrelay.store.tables import jobs, tenants, webhook_deliveries, webhook_events
+from vidrelay.store.tables import job_events, jobs, tenants, webhook_deliveries, webhook_events
 
 GOAL_MS = 100.0
 ADMIN_TOKEN = "bench-admin-token"
@@ -132,7 +132,7 @@ async def seed(db: Database, job_count: int, tenant_count: int, rng: random.Rand
     # in flight: what 6 channels of 100 slots hold (0.5%), as many queued; the rest finished
     statuses = ["completed"] * 178 + ["failed"] * 20 + ["queued"] + ["in_progress"]
     for start in range(0, job_count, CHUNK):
-        rows = []
+        rows, events = [], []
         for n in range(start, min(job_count, start + CHUNK)):
             created = now - rng.randrange(30 * DAY_S)
             status = rng.choice(statuses)
@@ -160,9 +160,17 @@ async def seed(db: Database, job_count: int, tenant_count: int, rng: random.Rand
                     "completed_at": int(finished) if finished else None,
                 }
             )
+            steps = [("accepted", created + 0.5), ("submitted", created + 1.0)]
+            if finished is not None:
+                steps.append((status, finished))
+            events.extend(
+                {"job_id": f"video_{n:08d}", "at": at, "kind": kind, "details": "{}"}
+                for kind, at in steps[: 2 if status != "queued" else 1] + steps[2:]
+            )
         async with db.write() as conn:
             await conn.execute(insert(jobs), rows)
-    events, deliveries = [], []
+            await conn.execute(insert(job_events), events)
+    events, deliveries = [], []  # webhook events and their deliveries
     for n in range(5_000):
         created = now - rng.randrange(14 * DAY_S)
         events.append(

@@ -136,6 +136,19 @@ def test_operator_declares_tests_switches_and_deletes_a_channel(
         expect(page.get_by_role("heading", name="Channels")).to_be_visible()
         expect(page.get_by_text("No channel is declared")).to_be_visible()
     assert dialogs == []
+    with database(console_server) as conn:  # each action a use case, audited as the console's
+        audited = conn.execute(
+            "SELECT action, actor_kind, actor_address FROM audit_log WHERE target = 'fake-up'"
+            " ORDER BY id"
+        ).fetchall()
+    assert [action for action, _, _ in audited] == [
+        "channel.declare",
+        "channel.test",
+        "channel.disable",
+        "channel.enable",
+        "channel.delete",
+    ]
+    assert {(kind, address) for _, kind, address in audited} == {("console", "127.0.0.1")}
 
 
 def test_operator_declares_a_model_prices_it_and_removes_it(

@@ -9,7 +9,7 @@
 - webhook_deliveries (status, created_at): the failing deliveries, newest first.
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0011, 0012 (the branches merged here each added one after 0010; this joins them)
 Create Date: 2026-11-30
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014"
-down_revision = "0010"
+down_revision: tuple[str, ...] = ("0011", "0012")
 branch_labels = None
 depends_on = None
 
