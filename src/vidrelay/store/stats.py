@@ -134,28 +134,37 @@ async def channel_performance(
     """Per channel, of the jobs created since `since`: completed and failed counts and the
     p50/p95 time to complete, exact nearest-rank percentiles picked in SQL by a window
     function (no duration leaves the database but the two picked)."""
-    recent = and_(jobs.c.created_at >= since, jobs.c.channel.is_not(None))
-    # `status || ''`: no planner may take `ix_jobs_status` for this (it would read every
-    # completed job ever made, where the window's range of `created_at` is a few)
-    status = jobs.c.status.concat("")
+    # MATERIALIZED: the window's rows first (the time index), then the grouping; else SQLite
+    # would walk an index on `channel` (every job ever made) to group without sorting
+    recent = (
+        select(
+            jobs.c.channel,
+            jobs.c.status,
+            (jobs.c.finished_ts - jobs.c.created_ts).label("duration"),
+        )
+        .where(jobs.c.created_at >= since, jobs.c.channel.is_not(None))
+        .cte("recent")
+        .prefix_with("MATERIALIZED")
+    )
     counts = await conn.execute(
         select(
-            jobs.c.channel,
-            func.count().filter(jobs.c.status == _COMPLETED).label("completed"),
-            func.count().filter(jobs.c.status == _FAILED).label("failed"),
+            recent.c.channel,
+            func.count().filter(recent.c.status == _COMPLETED).label("completed"),
+            func.count().filter(recent.c.status == _FAILED).label("failed"),
         )
-        .where(recent, status.in_([_COMPLETED, _FAILED]))
-        .group_by(jobs.c.channel)
+        .where(recent.c.status.in_([_COMPLETED, _FAILED]))
+        .group_by(recent.c.channel)
     )
-    duration = jobs.c.finished_ts - jobs.c.created_ts
     ranked = (
         select(
-            jobs.c.channel,
-            duration.label("duration"),
-            func.row_number().over(partition_by=jobs.c.channel, order_by=duration).label("rank"),
-            func.count().over(partition_by=jobs.c.channel).label("total"),
+            recent.c.channel,
+            recent.c.duration,
+            func.row_number()
+            .over(partition_by=recent.c.channel, order_by=recent.c.duration)
+            .label("rank"),
+            func.count().over(partition_by=recent.c.channel).label("total"),
         )
-        .where(recent, status == _COMPLETED, jobs.c.finished_ts.is_not(None))
+        .where(recent.c.status == _COMPLETED, recent.c.duration.is_not(None))
         .subquery()
     )
     median, high = (ranked.c.total * 50 + 99) // 100, (ranked.c.total * 95 + 99) // 100
