@@ -88,6 +88,10 @@ REFUSALS: dict[str, tuple[tuple[str, str, dict[str, Any] | None], tuple[str, ...
         ("PATCH", "/admin/tenants/ghost", {"rpm": 5}),
         ("tenants", "set", "ghost", "--rpm", "5"),
     ),
+    "a key for an unknown tenant, not to be created": (
+        ("POST", "/admin/tenants/ghost/keys", {}),
+        ("keys", "create", "--tenant", "ghost", "--no-create-tenant"),
+    ),
     "adjustment below zero": (
         ("POST", "/admin/tenants/acme/adjustments", {"amount_usd": "-5000", "note": "x"}),
         ("tenants", "adjust", "acme", "--note", "x", "--", "-5000"),
@@ -212,3 +216,25 @@ def test_an_action_taken_through_the_admin_api_or_the_cli_leaves_the_same_audit_
         assert by_api["actor"] == {"kind": "admin-api", "address": "testclient", "tenant_id": None}
         assert by_cli["actor"] == {"kind": "cli", "address": None, "tenant_id": None}
         assert by_cli["id"] > by_api["id"]
+
+
+def test_a_config_file_that_changes_something_leaves_one_audit_row_by_the_file(
+    station: Station, tmp_path: Path
+) -> None:
+    config = tmp_path / "vidrelay.toml"
+    config.write_text(
+        '[[channels]]\nname = "from-file"\nprotocol = "openai"\n'
+        'base_url = "https://api.example.com"\nkeys = ["sk-file-secret-0042"]\n'
+        'models = ["sora-2"]\nroute_class = "official"\n'
+    )
+    station.env["VIDRELAY_CONFIG"] = str(config)
+    try:
+        assert station.cli("channels", "list", "--json").ok
+        assert station.cli("channels", "list", "--json").ok  # unchanged: no second row
+    finally:
+        station.env["VIDRELAY_CONFIG"] = None
+    rows = station.audit(action="config.apply")
+    assert len(rows) == 1
+    assert rows[0]["target"] == str(config)
+    assert rows[0]["actor"] == {"kind": "config-file", "address": None, "tenant_id": None}
+    assert rows[0]["details"] == {"changes": ["channel from-file added"]}

@@ -13,6 +13,7 @@ from vidrelay.engine.runner import JobRunner
 from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.media.storage import MediaStore
 from vidrelay.metrics import HttpMetrics
+from vidrelay.services.videos import VideoDesk
 from vidrelay.services.wakeups import NOBODY, Wakeups
 from vidrelay.settings import Settings
 from vidrelay.store.breakers import BreakerStore
@@ -38,6 +39,18 @@ class AppContext:
     wakeups: Wakeups = NOBODY
     """This process's engine, told of a change at once (the handlers never touch it)."""
     metrics: HttpMetrics | None = None
+
+    @property
+    def video_desk(self) -> VideoDesk:
+        return VideoDesk(
+            db=self.db,
+            media=self.media,
+            models=self.models,
+            channels=self.channels,
+            reference_images=self.reference_images,
+            settings=self.settings,
+            wakeups=self.wakeups,
+        )
 
 
 async def get_context(request: Request) -> AppContext:

@@ -4,7 +4,6 @@ refunded like any), and characters. Handlers parse, call, render."""
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,8 +12,8 @@ from starlette.requests import Request
 
 from vidrelay.api.auth import Authenticated, Context
 from vidrelay.api.context import AppContext
-from vidrelay.api.derived_request import DerivedForm, read_character_form, read_derived_form
-from vidrelay.api.videos import accept, idempotency_key_of, video_renderer
+from vidrelay.api.derived_request import read_character_form, read_derived_form
+from vidrelay.api.videos import accepted_job, idempotency_key_of, video_renderer
 from vidrelay.domain.catalog import (
     DEFAULT_MODEL,
     Capability,
@@ -22,19 +21,14 @@ from vidrelay.domain.catalog import (
     ModelSpec,
     NormalisedRequest,
     Operation,
-    SourceVideo,
-    derive_request,
 )
-from vidrelay.domain.channels import require_operation, require_served
-from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
-from vidrelay.domain.fingerprint import request_fingerprint
-from vidrelay.domain.jobs import JobRecord, JobStatus, new_video_id
-from vidrelay.domain.keys import check_model_allowed
+from vidrelay.domain.channels import require_operation
+from vidrelay.domain.errors import InvalidRequest, NotFound
 from vidrelay.engine.channels import operations_of
 from vidrelay.media.source_videos import probe_mp4
-from vidrelay.outbound import check_url_at_create
+from vidrelay.services import videos as video_service
+from vidrelay.services.videos import DerivedOrder
 from vidrelay.store import characters as character_store
-from vidrelay.store import jobs as job_store
 from vidrelay.store.accounts import Principal
 
 router = APIRouter(prefix="/v1")
@@ -126,101 +120,17 @@ async def _derive(
     rate_headers = await context.rate_limiter.hit(principal)
     idempotency_key = idempotency_key_of(request)
     form = await read_derived_form(request, takes_video=operation is not Operation.REMIX)
-    normalised = await _normalised(context, principal, operation, form, video_id)
-    check_model_allowed(principal.key_models, normalised.model)
-    declared = await context.channels.declared()
-    require_served(declared, normalised.model, normalised.route_class)
-    require_operation(declared, normalised, operations_of)
-    raw_callback_url = form.fields.get("callback_url")
-    callback_url = str(raw_callback_url) if raw_callback_url else None
-    if callback_url is not None:
-        check_url_at_create(
-            callback_url,
-            param="callback_url",
-            allowlist=context.settings.outbound_allowlist_entries,
-        )
-    job_id = new_video_id()
-    if form.video_upload is not None:
-        await context.media.save_source_video(job_id, form.video_upload)
-    new_job = job_store.NewJob(
-        id=job_id,
-        tenant_id=principal.tenant_id,
-        key_id=principal.key_id,
-        request=normalised,
-        callback_url=callback_url,
-        has_reference=False,
-        multiplier_ppm=principal.multiplier_ppm,
-        key_limits=principal.key_limits,
-        tenant_limits=principal.tenant_limits,
-        key_has_spend_limit=principal.key_has_spend_limit,
+    order = DerivedOrder(
+        operation=operation,
+        fields=form.fields,
+        source_id=video_id or form.video_id,
+        source_param="video_id" if video_id else "video",
+        source_upload=form.video_upload,
         idempotency_key=idempotency_key,
-        request_hash=request_fingerprint(normalised, callback_url, None, form.video_upload),
-        charge=context.settings.billing,
     )
-    job = await accept(context, new_job, rate_headers)
+    accepted = await video_service.derive_video(context.video_desk, principal, order)
+    job = accepted_job(context, accepted, rate_headers)
     return JSONResponse(render(job), headers=rate_headers)
-
-
-async def _normalised(
-    context: AppContext,
-    principal: Principal,
-    operation: Operation,
-    form: DerivedForm,
-    video_id: str | None,
-) -> NormalisedRequest:
-    catalog = await context.models.catalog()
-    fields = form.fields
-    common: dict[str, Any] = {
-        "operation": operation,
-        "prompt": fields.get("prompt"),
-        "seconds": fields.get("seconds"),
-    }
-    if form.video_upload is not None:
-        info = probe_mp4(form.video_upload, "video")
-        source = SourceVideo(seconds=info.whole_seconds)
-        return derive_request(catalog, source=source, model=fields.get("model"), **common)
-    source_id = video_id or form.video_id
-    if not source_id:
-        raise InvalidRequest(
-            'video is required: {"id": "video_…"} of a completed video of yours, or an MP4 file.',
-            param="video",
-            code="missing_required_parameter",
-        )
-    job = await _source_job(context, source_id, principal, "video_id" if video_id else "video")
-    source = SourceVideo(
-        seconds=int(job.request.result_seconds),
-        video_id=job.id,
-        prompt=job.prompt,
-        channel=job.channel,
-        upstream_job_id=job.upstream_job_id,
-        key_ref=job.upstream_key_ref,
-    )
-    return derive_request(catalog, source=source, base=job.request, **common)
-
-
-async def _source_job(
-    context: AppContext, video_id: str, principal: Principal, param: str
-) -> JobRecord:
-    """The caller's own video, completed and not expired: 404 for anyone else's (or none),
-    409 for one still running, failed or past its expiry."""
-    async with context.db.read() as conn:
-        job = await job_store.get_job(conn, video_id, principal.tenant_id)
-    if job is None:
-        raise NotFound(f"No video found with id {video_id[:80]!r}.", param=param)
-    if job.status is not JobStatus.COMPLETED:
-        raise Conflict(
-            f"Video {video_id} is {job.status.value}; only a completed video can be used.",
-            param=param,
-            code="video_not_ready",
-        )
-    expired = job.expires_at is not None and job.expires_at < time.time()
-    if expired or await context.media.asset_info(job.id, "video") is None:
-        raise Conflict(
-            f"The content of video {video_id} has expired; it can no longer be used.",
-            param=param,
-            code="video_expired",
-        )
-    return job
 
 
 @router.post(

@@ -23,19 +23,16 @@ from vidrelay.api.content import asset_response
 from vidrelay.api.context import AppContext, get_context
 from vidrelay.api.create_request import read_create_form
 from vidrelay.api.public_root import public_root
-from vidrelay.domain.catalog import NormalisedRequest, normalise_request
-from vidrelay.domain.channels import require_operation, require_served
 from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
-from vidrelay.domain.fingerprint import request_fingerprint
-from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus, new_video_id
-from vidrelay.domain.keys import check_model_allowed, hash_api_key
+from vidrelay.domain.jobs import CONTENT_VARIANTS, JobRecord, JobStatus
+from vidrelay.domain.keys import hash_api_key
 from vidrelay.domain.video_object import video_object
-from vidrelay.engine.channels import operations_of
 from vidrelay.media.storage import ASSET_FILES, MEDIA_TYPES
-from vidrelay.outbound import check_url_at_create
+from vidrelay.services import videos as video_service
+from vidrelay.services.videos import VideoOrder
 from vidrelay.store import jobs as job_store
 from vidrelay.store.accounts import Principal
-from vidrelay.store.characters import owned_characters
+from vidrelay.store.jobs import Accepted
 
 router = APIRouter(prefix="/v1")
 PRESIGNED_URL_S = 300
@@ -89,100 +86,26 @@ async def create_video(
     rate_headers = await context.rate_limiter.hit(principal)
     idempotency_key = idempotency_key_of(request)
     form = await read_create_form(request)
-    normalised = normalise_request(
-        await context.models.catalog(),
-        prompt=form.fields.get("prompt"),
-        model=form.fields.get("model"),
-        seconds=form.fields.get("seconds"),
-        size=form.fields.get("size"),
-        character_url=form.fields.get("character_url"),
-        character_timestamps=form.fields.get("character_timestamps"),
+    order = VideoOrder(
+        fields=form.fields,
         params=form.params,
-        has_reference=bool(
-            form.reference_upload is not None or form.reference_url or form.reference_file_id
-        ),
         character_ids=form.character_ids,
-    )
-    check_model_allowed(principal.key_models, normalised.model)
-    require_served(await context.channels.declared(), normalised.model, normalised.route_class)
-    allowlist = context.settings.outbound_allowlist_entries
-    raw_callback_url = form.fields.get("callback_url")
-    callback_url = str(raw_callback_url) if raw_callback_url else None
-    for param, url in (("callback_url", callback_url), ("character_url", normalised.character_url)):
-        if url is not None:
-            check_url_at_create(url, param=param, allowlist=allowlist)
-    if form.reference_file_id:
-        raise InvalidRequest(
-            "input_reference[file_id] is not supported here; upload the image as "
-            "input_reference or pass input_reference[image_url].",
-            param="input_reference",
-        )
-    reference: bytes | None = None
-    frame = (normalised.width, normalised.height)
-    if form.reference_upload is not None:
-        reference = await context.reference_images.fitted(
-            form.reference_upload, "input_reference", frame
-        )
-    elif form.reference_url:
-        reference = await context.reference_images.fitted_from_url(
-            form.reference_url, "input_reference", frame, allowlist
-        )
-    job_id = new_video_id()
-    if reference is not None:
-        await context.media.save_reference(job_id, reference)
-    await require_characters(context, principal, normalised)
-    new_job = job_store.NewJob(
-        id=job_id,
-        tenant_id=principal.tenant_id,
-        key_id=principal.key_id,
-        request=normalised,
-        callback_url=callback_url,
-        has_reference=reference is not None,
-        multiplier_ppm=principal.multiplier_ppm,
-        key_limits=principal.key_limits,
-        tenant_limits=principal.tenant_limits,
-        key_has_spend_limit=principal.key_has_spend_limit,
+        reference_image=form.reference_upload,
+        reference_url=form.reference_url,
+        reference_file_id=form.reference_file_id,
         idempotency_key=idempotency_key,
-        request_hash=request_fingerprint(normalised, callback_url, reference),
-        charge=context.settings.billing,
     )
-    return JSONResponse(render(await accept(context, new_job, rate_headers)), headers=rate_headers)
+    accepted = await video_service.accept_video(context.video_desk, principal, order)
+    return JSONResponse(render(accepted_job(context, accepted, rate_headers)), headers=rate_headers)
 
 
-async def accept(
-    context: AppContext, new_job: job_store.NewJob, headers: dict[str, str]
-) -> JobRecord:
-    """Charge and insert the job (its media already stored under its id, and dropped if the
-    accept fails or replays an earlier one); an idempotent replay is flagged in `headers`."""
-    try:
-        accepted = await job_store.accept_job(context.db, new_job)
-    except BaseException:
-        await context.media.delete_job_media(new_job.id)
-        raise
+def accepted_job(context: AppContext, accepted: Accepted, headers: dict[str, str]) -> JobRecord:
+    """The job to answer with; an idempotent replay is flagged in `headers`, a new job counted."""
     if accepted.replayed:
-        await context.media.delete_job_media(new_job.id)
         headers["idempotent-replayed"] = "true"
-    else:
-        if context.metrics is not None:
-            context.metrics.jobs_accepted.labels(accepted.job.model).inc()
-        if context.runner:
-            context.runner.wake()
+    elif context.metrics is not None:
+        context.metrics.jobs_accepted.labels(accepted.job.model).inc()
     return accepted.job
-
-
-async def require_characters(
-    context: AppContext, principal: Principal, normalised: NormalisedRequest
-) -> None:
-    """The characters a create names must be the caller's own (404 otherwise) and some enabled
-    channel must be able to draw them in (400)."""
-    if not normalised.character_ids:
-        return
-    async with context.db.read() as conn:
-        found = await owned_characters(conn, normalised.character_ids, principal.tenant_id)
-    for character_id in normalised.character_ids:
-        if character_id not in found:
-            raise NotFound(f"No character found with id {character_id!r}.", param="characters")
-    require_operation(await context.channels.declared(), normalised, operations_of)
 
 
 def idempotency_key_of(request: Request) -> str | None:
