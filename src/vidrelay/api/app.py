@@ -39,9 +39,12 @@ from vidrelay.api.videos import RETRIEVE_OPERATION, RETRIEVE_PATH, retrieve_vide
 from vidrelay.api.videos import router as videos_router
 from vidrelay.api.webhooks import router as webhooks_router
 from vidrelay.console.audit import router as console_audit_router
+from vidrelay.console.channels import router as console_channels_router
 from vidrelay.console.fallback import router as web_fallback_router
 from vidrelay.console.jobs import router as console_jobs_router
+from vidrelay.console.models import router as console_models_router
 from vidrelay.console.operator import router as console_router
+from vidrelay.console.overview import router as console_overview_router
 from vidrelay.console.portal_routes import router as portal_router
 from vidrelay.console.tenants import router as console_tenants_router
 from vidrelay.console.webhooks import router as console_webhooks_router
@@ -134,6 +137,9 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(console_router)
     for page_router in (
+        console_overview_router,
+        console_channels_router,
+        console_models_router,
         console_jobs_router,
         console_tenants_router,
         console_webhooks_router,

@@ -18,7 +18,6 @@ from vidrelay.domain.pricing import (
     SizeClass,
     dollars,
     multiplier_text,
-    multiplier_to_ppm,
     parse_conditions,
 )
 from vidrelay.services import catalog as catalog_service
@@ -130,15 +129,11 @@ def groups_set(
     multiplier: Annotated[str, typer.Argument(help="e.g. 0.8 for 20% off, 1.5 for +50%.")],
 ) -> None:
     """Create or change a tenant group's price multiplier."""
-    try:
-        ppm = multiplier_to_ppm(multiplier)
-    except (ValueError, ArithmeticError) as error:
-        raise typer.BadParameter(str(error)) from error
 
-    async def work(db: Database) -> None:
-        await tenant_service.set_group(db, name, ppm, actor=CLI)
+    async def work(db: Database) -> int:
+        return await tenant_service.set_group(db, name, multiplier, actor=CLI)
 
-    with_database(work)
+    ppm = with_database(work)
     typer.echo(f"group {name}: multiplier {multiplier_text(ppm)}")
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vidrelay.console.pages import PageRoute, SignInRequired, context_of, cookies_of, render
+from vidrelay.console.pages import PageRoute, SignInRequired, context_of, cookies_of
 from vidrelay.console.sessions import Session, admin_token_fingerprint
 from vidrelay.console.sign_in import client_address, sign_in, sign_in_form, sign_out
 from vidrelay.domain.audit import Actor, ActorKind
@@ -66,8 +66,3 @@ async def sign_in_post(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out_post(request: Request, session: Operator) -> Response:
     return await sign_out(request, session)
-
-
-@router.get("")
-async def overview(request: Request, session: Operator) -> Response:
-    return render(request, "operator/overview.html", session=session)

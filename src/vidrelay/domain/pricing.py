@@ -33,6 +33,7 @@ from vidrelay.domain.params import value_text
 
 MICROS_PER_USD = 1_000_000
 PPM = 1_000_000  # a multiplier of 1.0
+_MULTIPLIER = re.compile(r"[0-9]{1,4}(\.[0-9]{1,6})?")
 _DOLLARS = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,6})?")
 STANDARD_MAX_PIXELS = 1280 * 720
 
@@ -309,6 +310,16 @@ def dollars(micros: int) -> str:
 def multiplier_text(ppm: int) -> str:
     """A group multiplier for people: `0.8`, `1`, `1.25`."""
     return f"{Decimal(ppm) / PPM:f}".rstrip("0").rstrip(".") or "0"
+
+
+def parse_multiplier(text: str, param: str = "multiplier") -> int:
+    """A group's price multiplier as typed (`"0.8"`), in parts per million."""
+    if not _MULTIPLIER.fullmatch(text):
+        raise InvalidRequest(
+            f'{param} must be a non-negative decimal string with at most 6 decimals, e.g. "0.8".',
+            param=param,
+        )
+    return multiplier_to_ppm(text)
 
 
 def multiplier_to_ppm(multiplier: str | Decimal) -> int:

@@ -14,9 +14,9 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.audit import Actor
-from vidrelay.domain.errors import NotFound
+from vidrelay.domain.errors import InvalidRequest, NotFound
 from vidrelay.domain.limits import Limits
-from vidrelay.domain.pricing import micros_to_usd, multiplier_text
+from vidrelay.domain.pricing import micros_to_usd, multiplier_text, parse_multiplier
 from vidrelay.domain.tenants import check_tenant_name
 from vidrelay.store import accounts, audit
 from vidrelay.store.accounts import TenantSummary
@@ -144,10 +144,15 @@ async def set_options(
         return summary
 
 
-async def set_group(db: Database, name: str, multiplier_ppm: int, *, actor: Actor) -> None:
-    """Insert or update a tenant group; its multiplier scales the prices of new jobs."""
+async def set_group(db: Database, name: str, multiplier: str, *, actor: Actor) -> int:
+    """Insert or update a tenant group; its multiplier (as typed, e.g. `"0.8"`) scales the
+    prices of new jobs. Returns it in parts per million."""
+    if not 1 <= len(name) <= 80:
+        raise InvalidRequest("A group name has 1 to 80 characters.", param="name")
+    multiplier_ppm = parse_multiplier(multiplier)
     async with db.write() as conn:
         await accounts.set_group(conn, name, multiplier_ppm)
         await audit.record(
             conn, actor, "group.set", name, {"multiplier": multiplier_text(multiplier_ppm)}
         )
+    return multiplier_ppm

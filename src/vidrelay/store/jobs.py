@@ -694,11 +694,15 @@ async def requeue_for_retry(
 
 async def in_progress_by_channel(conn: AsyncConnection) -> dict[str, int]:
     """Running jobs per channel, over every replica: what the concurrency limits count."""
-    rows = await conn.execute(
-        select(jobs.c.channel, func.count())
+    # MATERIALIZED: the running jobs first (`ix_jobs_status`), then the grouping; else SQLite
+    # walks `ix_jobs_channel_created`, every job ever made, to group without sorting
+    running = (
+        select(jobs.c.channel)
         .where(jobs.c.status == JobStatus.IN_PROGRESS.value, jobs.c.channel.is_not(None))
-        .group_by(jobs.c.channel)
+        .cte("running")
+        .prefix_with("MATERIALIZED")
     )
+    rows = await conn.execute(select(running.c.channel, func.count()).group_by(running.c.channel))
     return {str(channel): int(count) for channel, count in rows}
 
 
