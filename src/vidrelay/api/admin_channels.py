@@ -48,6 +48,23 @@ class ChannelBody(BaseModel):
     enabled: bool = True
     cost_per_second_usd: str = Field(default="0", pattern=_USD)
 
+    def channel(self) -> Channel:
+        """The channel these fields declare (the console's form is read into this too)."""
+        return Channel(
+            name=self.name,
+            protocol=self.protocol,
+            route_class=self.route_class,
+            models=tuple(self.models),
+            base_url=self.base_url,
+            keys=tuple(self.keys),
+            model_map=self.model_map,
+            priority=self.priority,
+            weight=self.weight,
+            max_concurrency=self.max_concurrency,
+            enabled=self.enabled,
+            cost_per_second_micros=usd_to_micros(self.cost_per_second_usd),
+        )
+
 
 class ChannelPatch(BaseModel):
     """Only the fields sent change."""
@@ -86,20 +103,7 @@ async def list_channels(context: Context) -> JSONResponse:
 async def create_channel(body: ChannelBody, context: Context, actor: AdminActor) -> JSONResponse:
     channel = await channel_service.declare_channel(
         context.db,
-        Channel(
-            name=body.name,
-            protocol=body.protocol,
-            route_class=body.route_class,
-            models=tuple(body.models),
-            base_url=body.base_url,
-            keys=tuple(body.keys),
-            model_map=body.model_map,
-            priority=body.priority,
-            weight=body.weight,
-            max_concurrency=body.max_concurrency,
-            enabled=body.enabled,
-            cost_per_second_micros=usd_to_micros(body.cost_per_second_usd),
-        ),
+        body.channel(),
         actor=actor,
         wakeups=context.wakeups,
     )

@@ -36,7 +36,7 @@ from vidrelay.domain.catalog import RouteClass
 from vidrelay.domain.channels import Channel, ChannelProtocol
 from vidrelay.domain.circuit import BreakerRef
 from vidrelay.domain.errors import VidrelayError
-from vidrelay.domain.pricing import usd_text, usd_to_micros
+from vidrelay.domain.pricing import usd_text
 from vidrelay.engine.health import key_ref
 from vidrelay.services import channels as channel_service
 from vidrelay.store import channels as channel_store
@@ -204,20 +204,7 @@ def _channel(values: Mapping[str, Any], keys: list[str]) -> Channel:
                 message = _PATTERN_HINTS.get(field, message)
             errors.setdefault(field, message)
         raise FormErrors(errors) from invalid
-    return Channel(
-        name=body.name,
-        protocol=body.protocol,
-        route_class=body.route_class,
-        models=tuple(body.models),
-        base_url=body.base_url,
-        keys=tuple(body.keys),
-        model_map=body.model_map,
-        priority=body.priority,
-        weight=body.weight,
-        max_concurrency=body.max_concurrency,
-        enabled=body.enabled,
-        cost_per_second_micros=usd_to_micros(body.cost_per_second_usd),
-    )
+    return body.channel()
 
 
 async def _form_page(
