@@ -108,8 +108,9 @@ class JobDetail:
 
 
 async def job_detail(db: Database, job_id: str) -> JobDetail:
-    """One job (deleted ones too) as the operator sees it; 404 when there is none."""
-    async with db.read() as conn:
+    """One job (deleted ones too) as the operator sees it; 404 when there is none. Read in one
+    snapshot, so the timeline never runs ahead of the job's status."""
+    async with db.snapshot() as conn:
         job = await job_store.get_job(conn, job_id, include_deleted=True)
         if job is None:
             raise NotFound(f"No job with id {job_id[:100]!r}.", param="job_id")

@@ -27,6 +27,7 @@ from vidrelay.settings import InvalidSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _IMMEDIATE = "vidrelay_immediate"
+_SNAPSHOT = "vidrelay_snapshot"
 _MIGRATION_LOCK = 0x76_69_64_72_65_6C_61_79  # "vidrelay": the advisory lock migrations hold
 _NO_SUCH_DATABASE = "3D000"  # PostgreSQL's invalid_catalog_name
 
@@ -82,6 +83,19 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """Several reads that see one state of the database (a job and its events, say),
+        where `read` gives each statement its own: REPEATABLE READ on PostgreSQL, a deferred
+        transaction on SQLite (in WAL, its snapshot is taken at its first read)."""
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = await conn.execution_options(**{_SNAPSHOT: True})
+            else:
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
 
     async def check_reachable(self) -> bool:
         """Whether the database exists (False: its server says it does not). A server that
@@ -170,8 +184,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def on_begin(conn: Connection) -> None:
         # Reads run in autocommit (each statement its own snapshot): an explicit BEGIN would
         # cost extra round trips to the driver thread on the hottest path, the status poll.
-        if conn.get_execution_options().get(_IMMEDIATE, False):
+        options = conn.get_execution_options()
+        if options.get(_IMMEDIATE, False):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif options.get(_SNAPSHOT, False):
+            conn.exec_driver_sql("BEGIN")
 
     event.listen(engine.sync_engine, "connect", on_connect)
     event.listen(engine.sync_engine, "begin", on_begin)
