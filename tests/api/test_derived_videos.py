@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from tests.api.test_money import new_key
 from tests.conftest import (
     ADMIN_TOKEN,
     KeyMaker,
@@ -350,3 +351,29 @@ async def test_an_operation_no_enabled_channel_can_do_is_refused_naming_it(
     assert (refused["status"], refused["code"]) == (400, "unsupported_operation")
     assert "remix" in refused["message"]
     assert await tenant_balance_usd(app, "alice") == before
+
+
+async def test_a_priced_character_counts_toward_the_keys_spending_limit(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await admin(
+        client,
+        "PUT",
+        "/admin/prices",
+        json={"model": "sora-2", "per_request_usd": "0.02", "when": {"operation": "character"}},
+    )
+    key = await new_key(app, "alice", "5", spend_limit_usd="0.03")
+
+    async def create(name: str) -> httpx.Response:
+        return await client.post(
+            "/v1/videos/characters",
+            headers=auth(key),
+            data={"name": name},
+            files={"video": ("clip.mp4", tiny_mp4(), "video/mp4")},
+        )
+
+    assert (await create("Mira")).status_code == 200  # $0.02 of $0.03
+    refused = await create("Noor")  # $0.04 in all
+    assert refused.status_code == 429, refused.text
+    assert "spending limit" in refused.json()["error"]["message"]
+    assert await tenant_balance_usd(app, "alice") == (4_980_000, 4_980_000)  # charged once

@@ -308,6 +308,35 @@ async def principal_of_key(conn: AsyncConnection, key_id: str) -> Principal | No
     return _principal(row) if row else None
 
 
+async def debit(conn: AsyncConnection, tenant_id: str, micros: int) -> bool:
+    """Take `micros` from the tenant's balance in one guarded statement, never below zero;
+    False (nothing taken) when the balance is short. The caller writes the ledger entry."""
+    taken = await conn.execute(
+        update(tenants)
+        .where(tenants.c.id == tenant_id, tenants.c.balance_micros >= micros)
+        .values(balance_micros=tenants.c.balance_micros - micros)
+    )
+    return taken.rowcount == 1
+
+
+async def count_key_spend(conn: AsyncConnection, key_id: str, micros: int) -> bool:
+    """Count `micros` toward the key's spending limit, if it has one; False (nothing counted)
+    when that would pass the limit. Jobs and priced characters alike."""
+    counted = await conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.id == key_id,
+            api_keys.c.spend_limit_micros.is_not(None),
+            api_keys.c.spent_micros + micros <= api_keys.c.spend_limit_micros,
+        )
+        .values(spent_micros=api_keys.c.spent_micros + micros)
+    )
+    if counted.rowcount == 1:
+        return True
+    limit = await conn.scalar(select(api_keys.c.spend_limit_micros).where(api_keys.c.id == key_id))
+    return limit is None
+
+
 async def tenant_balance(conn: AsyncConnection, tenant_id: str) -> int:
     value = await conn.scalar(select(tenants.c.balance_micros).where(tenants.c.id == tenant_id))
     return int(value or 0)

@@ -8,18 +8,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vidrelay.domain.catalog import ModelSpec
 from vidrelay.domain.errors import Conflict, InsufficientQuota
 from vidrelay.domain.pricing import PPM, character_price, usd_text
-from vidrelay.store.accounts import insert_ledger_entry
+from vidrelay.store.accounts import count_key_spend, debit, insert_ledger_entry
 from vidrelay.store.database import Database
 from vidrelay.store.jobs import claim_idempotency_key
 from vidrelay.store.prices import price_rules_for
-from vidrelay.store.tables import characters, tenants
+from vidrelay.store.tables import characters
 
 
 @dataclass(frozen=True)
@@ -117,15 +117,15 @@ async def _insert(
         )
     )
     if price_micros:
-        charged = await conn.execute(
-            update(tenants)
-            .where(tenants.c.id == tenant_id, tenants.c.balance_micros >= price_micros)
-            .values(balance_micros=tenants.c.balance_micros - price_micros)
-        )
-        if charged.rowcount != 1:
+        if not await debit(conn, tenant_id, price_micros):
             raise InsufficientQuota(
                 f"Creating a character costs ${usd_text(price_micros)}, more than your "
                 "balance. Top up and try again."
+            )
+        if not await count_key_spend(conn, key_id, price_micros):
+            raise InsufficientQuota(
+                "This key has reached its spending limit (this character costs "
+                f"${usd_text(price_micros)})."
             )
         await insert_ledger_entry(
             conn,

@@ -44,7 +44,7 @@ from vidrelay.domain.jobs import UNFINISHED, JobRecord, JobStatus, SubmissionInt
 from vidrelay.domain.limits import Limits
 from vidrelay.domain.pricing import PPM, quote, usd_text
 from vidrelay.domain.webhooks import EventType
-from vidrelay.store.accounts import insert_ledger_entry, tenant_balance
+from vidrelay.store.accounts import count_key_spend, debit, insert_ledger_entry, tenant_balance
 from vidrelay.store.database import Database
 from vidrelay.store.job_events import record_events
 from vidrelay.store.prices import price_rules_for
@@ -302,12 +302,7 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
             actor=job.key_id,
             job_id=job.id,
         )
-    charged = await conn.execute(
-        update(tenants)
-        .where(tenants.c.id == job.tenant_id, tenants.c.balance_micros >= price)
-        .values(balance_micros=tenants.c.balance_micros - price)
-    )
-    if charged.rowcount != 1:
+    if not await debit(conn, job.tenant_id, price):
         balance = await tenant_balance(conn, job.tenant_id)
         raise InsufficientQuota(
             f"Your balance is ${usd_text(balance)}; this video costs ${usd_text(price)} "
@@ -315,19 +310,10 @@ async def _accept(conn: AsyncConnection, job: NewJob) -> Accepted:
         )
     await _check_in_flight(conn, jobs.c.key_id == job.key_id, job.key_limits, "this key")
     await _check_in_flight(conn, jobs.c.tenant_id == job.tenant_id, job.tenant_limits, "you")
-    if price and job.key_has_spend_limit:
-        within_limit = await conn.execute(
-            update(api_keys)
-            .where(
-                api_keys.c.id == job.key_id,
-                api_keys.c.spent_micros + price <= api_keys.c.spend_limit_micros,
-            )
-            .values(spent_micros=api_keys.c.spent_micros + price)
+    if price and job.key_has_spend_limit and not await count_key_spend(conn, job.key_id, price):
+        raise InsufficientQuota(
+            f"This key has reached its spending limit (this video costs ${usd_text(price)})."
         )
-        if within_limit.rowcount != 1:
-            raise InsufficientQuota(
-                f"This key has reached its spending limit (this video costs ${usd_text(price)})."
-            )
     await record_events(conn, [events.accepted(job.id, price, now)])
     return Accepted(_record(row), replayed=False)
 
