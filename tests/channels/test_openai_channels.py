@@ -270,8 +270,11 @@ async def test_a_client_poll_never_reaches_the_upstream(
     tmp_path: Path, vendor_a: FakeOpenAIUpstream
 ) -> None:
     vendor_a.job_duration_s = 60.0
-    async with running_relay(
-        tmp_path / "data", f"sqlite+aiosqlite:///{tmp_path}/v.db", poll_first_s=30.0
+    async with running_relay(  # the engine's own first poll is an hour away: no timing window
+        tmp_path / "data",
+        f"sqlite+aiosqlite:///{tmp_path}/v.db",
+        poll_first_s=3600.0,
+        poll_steady_s=3600.0,
     ) as relay:
         await relay.declare(openai_channel("vendor-a", vendor_a.url))
         video_id = await relay.submit()
