@@ -31,16 +31,13 @@ from vidrelay.console.pages import (
 )
 from vidrelay.console.portal import Tenant
 from vidrelay.console.sessions import CSRF_FIELD, Session
-from vidrelay.domain.catalog import Capability, ModelSpec, NormalisedRequest, normalise_request
-from vidrelay.domain.channels import require_served, served_routes
+from vidrelay.domain.catalog import Capability, ModelSpec, NormalisedRequest
+from vidrelay.domain.channels import served_routes
 from vidrelay.domain.errors import VidrelayError
-from vidrelay.domain.keys import check_model_allowed
-from vidrelay.domain.pricing import quote
 from vidrelay.services import videos as video_service
 from vidrelay.services.videos import VideoOrder
 from vidrelay.store import accounts
 from vidrelay.store.accounts import Principal
-from vidrelay.store.prices import price_rules_for
 
 router = APIRouter(prefix="/portal", route_class=PageRoute, include_in_schema=False)
 
@@ -156,8 +153,9 @@ async def generate(request: Request, session: Tenant) -> Response:
     chosen = filled.values.get("model")
     try:
         if pricing_only:
-            filled.priced = await _checked(context, principal, form)
-            filled.price_micros = await _price(context, principal, filled.priced)
+            filled.priced, filled.price_micros = await video_service.price_video(
+                context.video_desk, principal, _order(form)
+            )
             return _page(request, session, offered, chosen, filled)
         video_id = await _create(context, principal, form)
     except VidrelayError as error:
@@ -167,41 +165,16 @@ async def generate(request: Request, session: Tenant) -> Response:
     return redirect(f"/portal/jobs/{video_id}")
 
 
-async def _checked(
-    context: AppContext, principal: Principal, form: CreateForm
-) -> NormalisedRequest:
-    """The checks `POST /v1/videos` makes before it charges: the catalog, the key's models, a
-    channel that serves the route."""
-    normalised = normalise_request(
-        await context.models.catalog(),
-        prompt=form.fields.get("prompt"),
-        model=form.fields.get("model"),
-        seconds=form.fields.get("seconds"),
-        size=form.fields.get("size"),
-        params=form.params,
-        has_reference=form.reference_upload is not None,
-    )
-    check_model_allowed(principal.key_models, normalised.model)
-    require_served(await context.channels.declared(), normalised.model, normalised.route_class)
-    return normalised
-
-
-async def _price(context: AppContext, principal: Principal, normalised: NormalisedRequest) -> int:
-    """What accepting this request would charge now (`store/jobs.py::_accept` prices it so)."""
-    if not context.settings.billing:
-        return 0
-    async with context.db.read() as conn:
-        rules = await price_rules_for(conn, normalised.model)
-    return quote(rules, normalised, principal.multiplier_ppm)
+def _order(form: CreateForm) -> VideoOrder:
+    """The playground's form as the create use case takes it: no callback, character or
+    image URL."""
+    return VideoOrder(fields=form.fields, params=form.params, reference_image=form.reference_upload)
 
 
 async def _create(context: AppContext, principal: Principal, form: CreateForm) -> str:
     """`POST /v1/videos`'s use case, with the key's rate limit, for a form that names no
     callback, character or image URL."""
     rate_headers = await context.rate_limiter.hit(principal)
-    order = VideoOrder(
-        fields=form.fields, params=form.params, reference_image=form.reference_upload
-    )
-    accepted = await video_service.accept_video(context.video_desk, principal, order)
+    accepted = await video_service.accept_video(context.video_desk, principal, _order(form))
     accepted_job(context, accepted, rate_headers)  # counted like the API's
     return accepted.job.id

@@ -27,6 +27,7 @@ from vidrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from vidrelay.domain.fingerprint import request_fingerprint
 from vidrelay.domain.jobs import JobRecord, JobStatus, new_video_id
 from vidrelay.domain.keys import check_model_allowed
+from vidrelay.domain.pricing import quote
 from vidrelay.engine.channels import operations_of
 from vidrelay.media.reference_images import ReferenceImageChecker
 from vidrelay.media.source_videos import probe_mp4
@@ -41,6 +42,7 @@ from vidrelay.store.characters import owned_characters
 from vidrelay.store.database import Database
 from vidrelay.store.jobs import Accepted
 from vidrelay.store.models import ModelDirectory
+from vidrelay.store.prices import price_rules_for
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,10 @@ class DerivedOrder:
     idempotency_key: str | None = None
 
 
-async def accept_video(desk: VideoDesk, principal: Principal, order: VideoOrder) -> Accepted:
-    """Check, charge and queue a new video."""
+async def _checked_order(
+    desk: VideoDesk, principal: Principal, order: VideoOrder
+) -> NormalisedRequest:
+    """The order against the catalog, the key's models and a channel serving its route."""
     fields = order.fields
     normalised = normalise_request(
         await desk.models.catalog(),
@@ -106,6 +110,26 @@ async def accept_video(desk: VideoDesk, principal: Principal, order: VideoOrder)
     )
     check_model_allowed(principal.key_models, normalised.model)
     require_served(await desk.channels.declared(), normalised.model, normalised.route_class)
+    return normalised
+
+
+async def price_video(
+    desk: VideoDesk, principal: Principal, order: VideoOrder
+) -> tuple[NormalisedRequest, int]:
+    """The checks `accept_video` makes before it stores or charges anything, and what it would
+    charge now (0 with billing off), accepting nothing: the playground's "Price"."""
+    normalised = await _checked_order(desk, principal, order)
+    if not desk.settings.billing:
+        return normalised, 0
+    async with desk.db.read() as conn:
+        rules = await price_rules_for(conn, normalised.model)
+    return normalised, quote(rules, normalised, principal.multiplier_ppm)
+
+
+async def accept_video(desk: VideoDesk, principal: Principal, order: VideoOrder) -> Accepted:
+    """Check, charge and queue a new video."""
+    fields = order.fields
+    normalised = await _checked_order(desk, principal, order)
     allowlist = desk.settings.outbound_allowlist_entries
     callback_url = _callback_url(fields)
     for param, url in (("callback_url", callback_url), ("character_url", normalised.character_url)):
